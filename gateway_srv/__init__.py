@@ -1,0 +1,1 @@
+"""The API gateway: routes, token checks, claim policies and rate limits."""

@@ -1,0 +1,1 @@
+"""OpenID Connect provider and OAuth 2 authorization server."""

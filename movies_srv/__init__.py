@@ -1,0 +1,1 @@
+"""The movies REST API, protected by access tokens."""

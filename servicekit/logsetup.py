@@ -1,0 +1,81 @@
+"""Logging for the services: one format, three loggers per service, and redaction.
+
+Each service logs to three loggers, one per audience:
+
+* `<service>.access`: one line per request (method, path without the query string,
+  status, duration, request id, client id and subject when known);
+* `<service>.app`: starts, stops, dependency failures and unexpected errors;
+* `<service>.audit`: security events such as sign-ins, token issuance and revocation.
+
+Tornado's own access line contains the query string, which carries authorization
+codes and `state`, so `log_request` replaces it. As a second line of defence,
+`RedactingFilter` masks anything in a log message that looks like a JWT or a
+secret-bearing parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_SECRET_PARAM = re.compile(
+    r"(?i)\b(password|client_secret|code|code_verifier|refresh_token|access_token|id_token|"
+    r"token|id_token_hint|state|nonce)=[^\s&\",;]+"
+)
+_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_HEADER = re.compile(r"(?i)\b(authorization|cookie|set-cookie):\s*[^\r\n]+")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """Mask JWTs and values of secret-bearing parameters in `text`."""
+    text = _JWT.sub(REDACTED, text)
+    text = _HEADER.sub(lambda m: f"{m.group(1)}: {REDACTED}", text)
+    text = _CREDENTIAL.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrite each record's message with `redact` before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Send every logger's records to stderr in one format, with redaction.
+
+    Idempotent: calling it again replaces the handler instead of adding one.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_servicekit", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(RedactingFilter())
+    handler._servicekit = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Tornado's access logger is replaced by `log_request`; keep its other loggers.
+    logging.getLogger("tornado.access").setLevel(logging.CRITICAL)
+    # PyMongo logs every topology change at debug; keep it out of service logs.
+    logging.getLogger("pymongo").setLevel(max(logging.INFO, root.level))
+
+
+def service_loggers(service: str) -> tuple[logging.Logger, logging.Logger, logging.Logger]:
+    """Return the access, application and audit loggers of `service`."""
+    return (
+        logging.getLogger(f"{service}.access"),
+        logging.getLogger(f"{service}.app"),
+        logging.getLogger(f"{service}.audit"),
+    )

@@ -1,0 +1,1 @@
+"""The browser application that signs users in and edits movies."""
