@@ -92,7 +92,7 @@ async def seed(entries: list[Any], min_password_length: int, cost: int) -> int:
                 continue
             existing = await store.find_by_username(entry["username"])
             # Keep the stored hash when the password is unchanged, so that seeding
-            # twice writes nothing new.
+            # the same file again costs no new bcrypt hash.
             password_hash = None
             if existing is None or not await hasher.verify(entry["password"], existing.password_hash):
                 password_hash = await hasher.hash(entry["password"])
