@@ -1,25 +1,105 @@
-"""Settings of identity_srv, read from conf/common.toml and conf/identity.toml."""
+"""Settings of identity_srv, read from conf/common.toml, conf/identity.toml and the clients file.
+
+Everything here is configuration, identical on every instance. The only state the
+provider keeps is in Redis (revoked token ids) and MongoDB (signing keys).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
-from servicekit.settings import CommonSettings, Reader, load_raw, read_common
+from servicekit.settings import CommonSettings, Reader, SettingsError, find_conf_dir, load_raw, read_common
+
+from .clients import Registry, load_registry
+from .secrets import DEVELOPMENT_SECRET_HASH
 
 SERVICE = "identity_srv"
 ENV_PREFIX = "IDENTITY"
 DEFAULT_PORT = 5005
 
+SIGNING_ALGORITHMS = ("RS256", "ES256")
+
+# The key-encryption passphrase shipped in conf/identity.toml for development.
+DEVELOPMENT_KEY_PASSPHRASE = "development-only-key-passphrase"
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """Signing keys: algorithm, encryption at rest and the rotation schedule (seconds)."""
+
+    algorithm: str
+    # Encrypts private keys in MongoDB; every instance needs the same value.
+    encryption_passphrase: str
+    collection: str
+    # A new key is published in the JWKS this long before it signs, so that
+    # resource servers that cache the JWKS learn it first.
+    announce_period: int
+    # A retired key stays in the JWKS this long beyond the longest token lifetime,
+    # to cover clock skew between the provider and resource servers.
+    retirement_margin: int
+    # Time between scheduled rotations; 0 turns scheduled rotation off.
+    rotation_interval: int
+    # How often each instance reloads keys from MongoDB and advances their states.
+    reload_interval: float
+    # `Cache-Control: max-age` of the JWKS document.
+    jwks_max_age: int
+
 
 @dataclass(frozen=True)
 class Settings:
     common: CommonSettings
+    keys: KeySettings
+    clients_file: Path
+    registry: Registry
+
+
+def _read_keys(reader: Reader) -> KeySettings:
+    keys = KeySettings(
+        algorithm=reader.string("keys.algorithm", "RS256").upper(),
+        encryption_passphrase=reader.string("keys.encryption_passphrase"),
+        collection=reader.string("keys.collection", "signing_keys"),
+        announce_period=reader.integer("keys.announce_period", 86_400, minimum=0),
+        retirement_margin=reader.integer("keys.retirement_margin", 300, minimum=0),
+        rotation_interval=reader.integer("keys.rotation_interval", 30 * 86_400, minimum=0),
+        reload_interval=reader.number("keys.reload_interval", 10.0, minimum=0.05),
+        jwks_max_age=reader.integer("keys.jwks_max_age", 300, minimum=0),
+    )
+    if keys.algorithm not in SIGNING_ALGORITHMS:
+        raise SettingsError(f"setting 'keys.algorithm' is {keys.algorithm!r}: use one of "
+                            f"{', '.join(SIGNING_ALGORITHMS)} in {reader.source}")
+    # Every instance and every JWKS cache must have seen a new key before it signs.
+    needed = keys.reload_interval + keys.jwks_max_age
+    if keys.announce_period < needed:
+        raise SettingsError(f"setting 'keys.announce_period' is {keys.announce_period}: use at least "
+                            f"keys.reload_interval + keys.jwks_max_age = {needed:g} seconds in "
+                            f"{reader.source}")
+    return keys
+
+
+def _reject_development_credentials(issuer: str, keys: KeySettings, registry: Registry) -> None:
+    """Raise SettingsError for an https issuer while a development credential is configured."""
+    if not issuer.startswith("https://"):
+        return
+    found = [f"client {client.client_id!r} has the development secret"
+             for client in registry.clients.values() if client.secret_hash == DEVELOPMENT_SECRET_HASH]
+    if keys.encryption_passphrase == DEVELOPMENT_KEY_PASSPHRASE:
+        found.append("keys.encryption_passphrase is the development passphrase")
+    if found:
+        raise SettingsError(f"issuer {issuer} is https but {'; '.join(found)}: replace them "
+                            f"(see docs/identity.md, 'Replacing the development credentials')")
 
 
 def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     reader = Reader(load_raw("identity.toml", ENV_PREFIX, env), "conf/identity.toml or the environment")
     common = read_common(reader, SERVICE, DEFAULT_PORT, uses_mongo=True,
                          redis_prefix="idp:", mongo_database="identity")
-    return Settings(common=common)
+    keys = _read_keys(reader)
+    clients_file = Path(reader.string("clients.file", "clients.toml"))
+    if not clients_file.is_absolute():
+        clients_file = find_conf_dir(env) / clients_file
+    registry = load_registry(clients_file)
+    _reject_development_credentials(common.issuer, keys, registry)
+    return Settings(common=common, keys=keys, clients_file=clients_file, registry=registry)

@@ -1,0 +1,33 @@
+"""Token introspection (RFC 7662): is this token active, and what does it carry?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servicekit import denylist
+
+from .provider import Provider
+from .tokens import verify_access_token
+
+# RFC 7662 §2.2: for any token that is not active, "active" and nothing else, so
+# the answer does not tell an expired token from a forged or revoked one.
+INACTIVE: dict[str, Any] = {"active": False}
+
+# Claims copied from a valid access token into the answer (RFC 7662 §2.2 names).
+_ANSWER_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "jti", "iat", "nbf", "exp")
+
+
+async def introspect(provider: Provider, token: str) -> dict[str, Any]:
+    """Return the introspection answer for `token`.
+
+    Raises redis' ConnectionError or TimeoutError when Redis is down, so that the
+    boundary answers 503 instead of calling a revoked token active.
+    """
+    claims = verify_access_token(provider.keyring, provider.issuer, token)
+    if claims is None or not isinstance(claims.get("jti"), str):
+        return dict(INACTIVE)
+    if await denylist.is_revoked(provider.redis, claims["jti"]):
+        return dict(INACTIVE)
+    answer = {"active": True, "token_type": "Bearer"}
+    answer.update({name: claims[name] for name in _ANSWER_CLAIMS if name in claims})
+    return answer

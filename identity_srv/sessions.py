@@ -1,0 +1,109 @@
+"""Sign-in sessions of the provider, kept in Redis.
+
+The browser holds only a random session id in a cookie. Redis keeps the session
+under the SHA-256 of that id, so a copy of Redis yields no usable cookie:
+
+    <prefix>session:{<hash>}            sub, sid, auth_time, amr, remember
+    <prefix>session:{<hash>}:clients    client ids signed in through this session
+    <prefix>session:{<hash>}:families   refresh token families issued in it
+
+`sid` is a second random value, safe to put in ID tokens and logout tokens
+(OpenID Connect Front-Channel and Back-Channel Logout); it never opens the session.
+A session lasts `lifetime` seconds from sign-in, or `remember_lifetime` when the
+user ticked "remember me". Every sign-in creates a new session id, so an id fixed
+by an attacker before sign-in is worthless after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis.asyncio
+
+SESSION_ID_BYTES = 32
+
+
+@dataclass(frozen=True)
+class Session:
+    sub: str
+    sid: str
+    auth_time: int
+    amr: tuple[str, ...]
+    remember: bool
+    clients: frozenset[str] = frozenset()
+    families: frozenset[str] = frozenset()
+
+
+class SessionStore:
+    """Sessions by cookie value; lifetimes in seconds."""
+
+    def __init__(self, client: redis.asyncio.Redis, prefix: str, lifetime: int, remember_lifetime: int):
+        self._redis = client
+        self._prefix = prefix
+        self.lifetime = lifetime
+        self.remember_lifetime = remember_lifetime
+
+    def _keys(self, session_id: str) -> tuple[str, str, str]:
+        tag = hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+        base = f"{self._prefix}session:{{{tag}}}"
+        return base, f"{base}:clients", f"{base}:families"
+
+    async def create(self, sub: str, amr: tuple[str, ...], remember: bool) -> tuple[str, Session]:
+        """Start a session for `sub`; return the cookie value and the session."""
+        session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
+        session = Session(sub=sub, sid=secrets.token_urlsafe(16), auth_time=int(time.time()),
+                          amr=amr, remember=remember)
+        ttl = self.remember_lifetime if remember else self.lifetime
+        key, _, _ = self._keys(session_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"sub": sub, "sid": session.sid, "auth_time": session.auth_time,
+                                    "amr": " ".join(amr), "remember": int(remember)})
+            pipe.expire(key, ttl)
+            await pipe.execute()
+        return session_id, session
+
+    async def get(self, session_id: str) -> Session | None:
+        """Return the live session for a cookie value, or None if it ended or expired."""
+        key, clients_key, families_key = self._keys(session_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(key)
+            pipe.smembers(clients_key)
+            pipe.smembers(families_key)
+            fields, clients, families = await pipe.execute()
+        if not fields:
+            return None
+        data = {name.decode(): value.decode() for name, value in fields.items()}
+        return Session(
+            sub=data["sub"], sid=data["sid"], auth_time=int(data["auth_time"]),
+            amr=tuple(data["amr"].split()), remember=data["remember"] == "1",
+            clients=frozenset(item.decode() for item in clients),
+            families=frozenset(item.decode() for item in families),
+        )
+
+    async def _add(self, session_id: str, index: int, value: str) -> bool:
+        keys = self._keys(session_id)
+        ttl = await self._redis.ttl(keys[0])
+        if ttl <= 0:
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(keys[index], value)
+            pipe.expire(keys[index], ttl)
+            await pipe.execute()
+        return True
+
+    async def add_client(self, session_id: str, client_id: str) -> bool:
+        """Record that `client_id` signed in through this session; False if the session is gone."""
+        return await self._add(session_id, 1, client_id)
+
+    async def add_family(self, session_id: str, family_id: str) -> bool:
+        """Record a refresh token family issued in this session, for logout to revoke."""
+        return await self._add(session_id, 2, family_id)
+
+    async def end(self, session_id: str) -> Session | None:
+        """Delete the session and return what it was, for the caller to revoke its tokens."""
+        session = await self.get(session_id)
+        await self._redis.delete(*self._keys(session_id))
+        return session
