@@ -58,7 +58,7 @@ return redis.call('SMEMBERS', KEYS[1])
 
 @dataclass(frozen=True)
 class CodeGrant:
-    """What a code was issued for; the token endpoint checks every field against the request."""
+    """The grant a code stands for; the token endpoint checks each field against the request."""
 
     grant_id: str
     client_id: str
@@ -93,8 +93,8 @@ def _hash(value: str) -> str:
 class CodeStore:
     """Authorization codes and the tokens issued from them.
 
-    `lifetime` is how long a code can be redeemed (seconds, 60 by default);
-    `replay_window` is how long a used code is remembered so that a replay can be
+    `lifetime` is how long a code can be redeemed, in seconds (60 by default).
+    `replay_window` is how long a used code is remembered, so that a replay is
     detected and its tokens revoked. It should cover the access token lifetime.
     """
 

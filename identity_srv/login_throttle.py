@@ -7,7 +7,7 @@ attempt must wait twice as long as the previous one (1, 2, 4 ... seconds, at mos
 `lock_seconds`. Counters reset `window` seconds after the last failure, and a
 successful sign-in resets the username's counter.
 
-Usernames are counted whether or not they exist, so the answer to a locked or
+Usernames are counted whether or not they exist, so the response to a locked or
 delayed attempt is the same for a real user and an invented one. A per-username
 lock lets anyone lock a known username out for `lock_seconds`; that is the usual
 trade-off against password guessing, and the per-address limit is set higher so a
@@ -17,6 +17,7 @@ shared address is not locked first.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 
@@ -24,21 +25,29 @@ import redis.asyncio
 
 from .users import username_key
 
-# KEYS[1] counter; ARGV: now, window, delay_after, lock_after, lock_seconds, max_delay.
-# Returns the Unix time before which no further attempt is accepted.
+# KEYS[1] counter; ARGV: now (ms), window, delay_after, lock_after, lock_seconds, max_delay.
+# Returns the Unix time in milliseconds before which no further attempt is accepted.
+# Times are whole milliseconds because Lua numbers print with 14 digits only.
 _RECORD_FAILURE = """
 local now = tonumber(ARGV[1])
 local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
-local blocked_until = now
+local wait = 0
 if count >= tonumber(ARGV[4]) then
-  blocked_until = now + tonumber(ARGV[5])
+  wait = tonumber(ARGV[5])
 elseif count > tonumber(ARGV[3]) then
-  blocked_until = now + math.min(2 ^ (count - tonumber(ARGV[3]) - 1), tonumber(ARGV[6]))
+  wait = math.min(2 ^ (count - tonumber(ARGV[3]) - 1), tonumber(ARGV[6]))
 end
+local blocked_until = now + wait * 1000
 redis.call('HSET', KEYS[1], 'blocked_until', blocked_until)
-redis.call('EXPIRE', KEYS[1], math.max(tonumber(ARGV[2]), math.ceil(blocked_until - now)))
-return tostring(blocked_until)
+redis.call('EXPIRE', KEYS[1], math.max(tonumber(ARGV[2]), math.ceil(wait)))
+return blocked_until
 """
+
+
+def _seconds_until(blocked_until_ms: list[int], now_ms: int) -> int:
+    """Return the whole seconds, rounded up, until the latest block ends."""
+    latest = max([now_ms, *blocked_until_ms])
+    return math.ceil((latest - now_ms) / 1000)
 
 
 @dataclass(frozen=True)
@@ -74,21 +83,19 @@ class LoginThrottle:
             for key in keys.values():
                 pipe.hget(key, "blocked_until")
             values = await pipe.execute()
-        now = time.time()
-        waits = [float(value) - now for value in values if value is not None]
-        return max([0, *(int(wait) + 1 for wait in waits if wait > 0)])
+        now_ms = time.time_ns() // 1_000_000
+        return _seconds_until([int(value) for value in values if value is not None], now_ms)
 
     async def record_failure(self, username: str, address: str) -> int:
         """Count a failed attempt; return the seconds to wait before the next one."""
-        now = time.time()
-        waits = []
+        now_ms = time.time_ns() // 1_000_000
+        blocked = []
         for kind, key in self._keys(username, address).items():
             limits = self._limits[kind]
-            blocked_until = await self._record(keys=[key], args=[
-                now, limits.window, limits.delay_after, limits.lock_after, limits.lock_seconds,
-                limits.max_delay])
-            waits.append(float(blocked_until) - now)
-        return max([0, *(int(wait) + 1 for wait in waits if wait > 0)])
+            blocked.append(int(await self._record(keys=[key], args=[
+                now_ms, limits.window, limits.delay_after, limits.lock_after, limits.lock_seconds,
+                limits.max_delay])))
+        return _seconds_until(blocked, now_ms)
 
     async def record_success(self, username: str) -> None:
         """Reset the username's counter; the address counter keeps counting."""

@@ -1,9 +1,9 @@
 """Proof Key for Code Exchange (RFC 7636), S256 only.
 
-The `plain` method is not offered: RFC 9700 §2.1.1 recommends S256, and `plain`
-protects nothing once the authorization request leaks. Every client must send a
-challenge, public or confidential (RFC 9700 §2.1.1 again), so a missing one is an
-error, never a downgrade.
+The `plain` method is not offered because its challenge equals the verifier, so
+anyone who reads the authorization request can redeem the code. Every client must
+send a challenge, public or confidential, so a missing one is an error and never
+a downgrade to no PKCE.
 """
 
 from __future__ import annotations

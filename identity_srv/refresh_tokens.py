@@ -27,7 +27,8 @@ from enum import Enum
 import redis.asyncio
 
 # KEYS[1] family; ARGV: presented hash, new hash, now, idle TTL, grace, client id.
-# Returns {status} or {1, field, value, ...} after a rotation.
+# Returns {status} or {1, field, value, ...} after a rotation. Lua compares SHA-256
+# digests of tokens, not tokens, so its non-constant-time `==` leaks nothing useful.
 _ROTATE = """
 local f = redis.call('HMGET', KEYS[1], 'current', 'previous', 'rotated_at', 'absolute_expiry',
                       'revoked', 'client_id')
@@ -146,10 +147,13 @@ class RefreshTokenStore:
         """Exchange `token` for the next one of its family.
 
         Returns (ROTATED, new token, family) on success. Every other outcome carries
-        no token: UNKNOWN (malformed, never issued or expired), REVOKED (the family
-        was revoked), REUSED (an old token: the family is now revoked),
-        CONCURRENT (the token was rotated moments ago by a parallel request) and
-        WRONG_CLIENT (issued to another client; nothing changes).
+        no token:
+
+        * UNKNOWN: malformed, never issued, or expired;
+        * REVOKED: the family was revoked earlier;
+        * REUSED: an old token of the family, which is revoked now;
+        * CONCURRENT: a parallel request rotated this token moments ago;
+        * WRONG_CLIENT: the token belongs to another client, and nothing changes.
         """
         family_id = family_of(token)
         if family_id is None:

@@ -7,8 +7,8 @@ under the SHA-256 of that id, so a copy of Redis yields no usable cookie:
     <prefix>session:{<hash>}:clients    client ids signed in through this session
     <prefix>session:{<hash>}:families   refresh token families issued in it
 
-`sid` is a second random value, safe to put in ID tokens and logout tokens
-(OpenID Connect Front-Channel and Back-Channel Logout); it never opens the session.
+`sid` is a second random value that goes into ID tokens and logout tokens. It
+cannot open the session, so it is safe to show to clients.
 A session lasts `lifetime` seconds from sign-in, or `remember_lifetime` when the
 user ticked "remember me". Every sign-in creates a new session id, so an id fixed
 by an attacker before sign-in is worthless after it.
