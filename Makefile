@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv system-deps clean
+.PHONY: run test venv system-deps test-deps clean
 
 venv: $(STAMP)
 
@@ -17,19 +17,35 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-# redis-server comes from Debian's package; install it when missing and running as root.
-system-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
+# Debian packages as command:package pairs. `make run` needs redis-server; the
+# browser tests also need chromium. Missing ones are installed with apt-get when
+# running as root, and named otherwise.
+RUN_PACKAGES := redis-server:redis-server
+TEST_PACKAGES := $(RUN_PACKAGES) chromium:chromium
+
+define install_missing
+	@missing=""; for pair in $(1); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	    echo "installing$$missing with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
-	    echo "redis-server is missing: install it (apt-get install redis-server) or set REDIS_URL" >&2; exit 1; \
-	  fi; }
+	    echo "missing Debian packages:$$missing; install them (apt-get install$$missing)" >&2; exit 1; \
+	  fi; \
+	fi
+endef
+
+system-deps:
+	$(call install_missing,$(RUN_PACKAGES))
+
+test-deps:
+	$(call install_missing,$(TEST_PACKAGES))
 
 run: system-deps venv
 	$(PY) scripts/devstack.py
 
-test: system-deps venv
+test: test-deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
