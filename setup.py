@@ -30,6 +30,7 @@ setup(
         "cryptography>=43",
         "bcrypt>=4.2",
         "pymongo>=4.13",
+        "aiohttp>=3.14",
     ],
     extras_require={
         "test": [

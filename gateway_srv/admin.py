@@ -1,0 +1,50 @@
+"""`GET /_gateway/status`: the loaded routes, circuit states and host health, read-only.
+
+Protected by a bearer token with the admin scope (`auth.admin_scope`, by default
+`gateway.admin`).
+"""
+
+from __future__ import annotations
+
+from servicekit.web import BaseHandler
+
+from .proxy import Gateway
+from .routes import AuthPolicy, Route
+
+
+def describe_route(route: Route) -> dict:
+    policy = route.auth
+    return {
+        "name": route.name,
+        "upstream_path": route.upstream_path.text,
+        "upstream_methods": sorted(route.methods) or "all",
+        "downstream_path": route.downstream_path.text,
+        "downstream": route.downstream,
+        "scopes": list(policy.scopes) if policy else None,
+        "claims": [{"claim": c.claim, "values": list(c.values), "match": c.match}
+                   for c in policy.claims] if policy else [],
+        "claims_to_headers": dict(route.claims_to_headers),
+        "rate_limit": {
+            "window": (route.rate_limit.per_client or route.rate_limit.per_address).window,
+            "per_client": route.rate_limit.per_client.requests if route.rate_limit.per_client else None,
+            "per_address": route.rate_limit.per_address.requests if route.rate_limit.per_address else None,
+        } if route.rate_limit else None,
+        "timeout": route.timeout,
+        "retries": route.retries,
+    }
+
+
+class StatusHandler(BaseHandler):
+    def initialize(self, gateway: Gateway, admin_scope: str) -> None:
+        self.gateway = gateway
+        self.policy = AuthPolicy(scopes=(admin_scope,), claims=())
+
+    async def get(self) -> None:
+        await self.gateway.authenticator.authenticate(self, self.policy)
+        self.set_header("Cache-Control", "no-store")
+        self.write_json({
+            "routes": [describe_route(route) for route in self.gateway.routes.routes],
+            "circuits": {name: circuit.snapshot() for name, circuit in self.gateway.circuits.items()},
+            "downstreams": {name: [host.snapshot() for host in balancer.hosts]
+                            for name, balancer in self.gateway.balancers.items()},
+        })
