@@ -9,7 +9,9 @@ from __future__ import annotations
 from servicekit.web import BaseHandler
 
 from .proxy import Gateway
-from .routes import AuthPolicy, Route
+from servicekit.resource import Policy
+
+from .routes import Route
 
 
 def describe_route(route: Route) -> dict:
@@ -20,8 +22,8 @@ def describe_route(route: Route) -> dict:
         "upstream_methods": sorted(route.methods) or "all",
         "downstream_path": route.downstream_path.text,
         "downstream": route.downstream,
-        "scopes": list(policy.scopes) if policy else None,
-        "claims": [{"claim": c.claim, "values": list(c.values), "match": c.match}
+        "scopes": sorted(policy.scopes) if policy else None,
+        "claims": [{"claim": c.claim, "values": sorted(c.values), "match": c.mode}
                    for c in policy.claims] if policy else [],
         "claims_to_headers": dict(route.claims_to_headers),
         "rate_limit": {
@@ -37,7 +39,7 @@ def describe_route(route: Route) -> dict:
 class StatusHandler(BaseHandler):
     def initialize(self, gateway: Gateway, admin_scope: str) -> None:
         self.gateway = gateway
-        self.policy = AuthPolicy(scopes=(admin_scope,), claims=())
+        self.policy = Policy(scopes=frozenset({admin_scope}))
 
     async def get(self) -> None:
         await self.gateway.authenticator.authenticate(self, self.policy)

@@ -6,11 +6,12 @@ import asyncio
 
 import aiohttp
 
+from servicekit.resource import AccessTokenValidator
 from servicekit.service import Service, make_application
 from servicekit.stores import Stores
 
 from .admin import StatusHandler
-from .auth import DenyingAuthenticator
+from .auth import BearerAuthenticator
 from .balancer import run_probes
 from .proxy import Gateway, ProxyHandler
 from .ratelimit import RateLimiter
@@ -39,7 +40,7 @@ async def build(settings: Settings, stores: Stores) -> Service:
         routes=settings.routes,
         proxy=settings.proxy,
         session=session,
-        authenticator=DenyingAuthenticator(),
+        authenticator=BearerAuthenticator(AccessTokenValidator(settings.auth.tokens, stores.redis)),
         rate_limiter=RateLimiter(stores.redis, settings.common.redis.key_prefix),
         trust_proxy_headers=settings.common.http.trust_proxy_headers,
     )

@@ -11,7 +11,7 @@ go too, because RFC 9110 section 11.7 scopes them to the next hop, and so does
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
@@ -51,15 +51,17 @@ def _quote_forwarded_value(value: str) -> str:
 
 
 def downstream_request_headers(request: HTTPServerRequest, request_id: str, trust_proxy_headers: bool,
-                               claim_headers: dict[str, str]) -> list[tuple[str, str]]:
+                               claim_headers: Mapping[str, str | None]) -> list[tuple[str, str]]:
     """Build the header list for the downstream request.
 
     Keeps the client's end-to-end fields (Authorization included, so the API can
     validate the token itself), drops `Host` (the HTTP client sets the downstream's),
     and sets `X-Forwarded-For`, `-Proto`, `-Host`, `Forwarded` and `X-Request-Id`.
     The client's forwarding fields are extended only when `trust_proxy_headers` is
-    true (a proxy in front of the gateway set them). Otherwise they are replaced. Headers
-    named in `claim_headers` are always replaced by the claim values.
+    true (a proxy in front of the gateway set them). Otherwise they are replaced.
+    The client's values of the headers named in `claim_headers` are always dropped,
+    and the claim values sent instead (nothing when the value is None, because the
+    token lacks the claim).
     """
     incoming = request.headers
     replaced = FORWARDED_FIELDS | {"host", "x-request-id"} | {n.lower() for n in claim_headers}
@@ -83,7 +85,7 @@ def downstream_request_headers(request: HTTPServerRequest, request_id: str, trus
         ("Forwarded", forwarded),
         ("X-Request-Id", request_id),
     ]
-    pairs += list(claim_headers.items())
+    pairs += [(name, value) for name, value in claim_headers.items() if value is not None]
     return pairs
 
 

@@ -117,7 +117,8 @@ class ProxyHandler(BaseHandler):
         self.route, values = self._select_route(method)
         self._check_declared_size()
         if self.route.auth is not None:
-            self.claims = await self.gateway.authenticator.authenticate(self, self.route.auth)
+            token = await self.gateway.authenticator.authenticate(self, self.route.auth)
+            self.claims = token.claims
         if self.route.rate_limit is not None:
             quotas = await self.gateway.rate_limiter.check(
                 self.route.name, self.route.rate_limit, self.claims.get("client_id"), self.request.remote_ip)
@@ -245,8 +246,8 @@ class ProxyHandler(BaseHandler):
     async def _send(self, host: Host, body: AsyncIterator[bytes] | None) -> aiohttp.ClientResponse:
         query = self.request.query
         url = host.url + self.downstream_path + (f"?{query}" if query else "")
-        claim_headers = {header: _header_value(self.claims.get(claim))
-                         for header, claim in self.route.claims_to_headers if claim in self.claims}
+        claim_headers = {header: _header_value(self.claims[claim]) if claim in self.claims else None
+                         for header, claim in self.route.claims_to_headers}
         headers = downstream_request_headers(self.request, self.request_id, self.gateway.trust_proxy_headers,
                                              claim_headers)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.gateway.proxy.connect_timeout,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from servicekit.resource import ClaimRequirement, Policy
 from servicekit.settings import SettingsError
 
 from .templates import PathTemplate, TemplateError
@@ -32,27 +33,6 @@ CLAIM_MATCH_MODES = ("any", "all")
 # Paths the gateway serves itself; no route may claim them.
 RESERVED_PREFIXES = ("/healthz", "/readyz", "/_gateway")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-
-
-@dataclass(frozen=True)
-class ClaimRequirement:
-    """The token's `claim` must contain `any` or `all` of `values`.
-
-    An array claim is compared element by element, so `role: ["user", "admin"]`
-    satisfies `any` of `["admin"]`.
-    """
-
-    claim: str
-    values: tuple[str, ...]
-    match: str
-
-
-@dataclass(frozen=True)
-class AuthPolicy:
-    """A route that requires a valid access token carrying every scope in `scopes`."""
-
-    scopes: tuple[str, ...]
-    claims: tuple[ClaimRequirement, ...]
 
 
 @dataclass(frozen=True)
@@ -98,7 +78,8 @@ class Route:
     methods: frozenset[str]
     downstream_path: PathTemplate
     downstream: str
-    auth: AuthPolicy | None
+    # Required scopes and claim values; None for a route open to anonymous requests.
+    auth: Policy | None
     # (request header, claim) pairs; the client's own values of these headers are dropped.
     claims_to_headers: tuple[tuple[str, str], ...]
     rate_limit: RateLimitPolicy | None
@@ -234,7 +215,7 @@ def _read_methods(raw: Any, where: str) -> frozenset[str]:
     return frozenset(m.upper() for m in raw)
 
 
-def _read_auth(entry: Mapping[str, Any], where: str, obtainable_scopes: frozenset[str] | None) -> AuthPolicy | None:
+def _read_auth(entry: Mapping[str, Any], where: str, obtainable_scopes: frozenset[str] | None) -> Policy | None:
     raw = entry.get("authentication")
     claims_raw = entry.get("claims", [])
     if raw is None:
@@ -252,7 +233,7 @@ def _read_auth(entry: Mapping[str, Any], where: str, obtainable_scopes: frozense
     if not isinstance(claims_raw, list):
         raise SettingsError(f"{where}: `claims` must be a list of [[routes.claims]] tables")
     claims = tuple(_read_claim(item, where) for item in claims_raw)
-    return AuthPolicy(scopes=tuple(scopes), claims=claims)
+    return Policy(scopes=frozenset(scopes), claims=claims)
 
 
 def _read_claim(raw: Any, where: str) -> ClaimRequirement:
@@ -264,7 +245,8 @@ def _read_claim(raw: Any, where: str) -> ClaimRequirement:
     match = raw.get("match", "any")
     if match not in CLAIM_MATCH_MODES:
         raise SettingsError(f"{where}: claim {raw['claim']!r} has match {match!r}: use 'any' or 'all'")
-    return ClaimRequirement(claim=raw["claim"], values=tuple(values), match=match)
+    # An array claim matches element by element: `any` needs one shared value, `all` every value.
+    return ClaimRequirement.of(raw["claim"], values, match)
 
 
 def _read_claims_to_headers(raw: Any, where: str) -> tuple[tuple[str, str], ...]:

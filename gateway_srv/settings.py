@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from servicekit.resource import ValidatorSettings, read_validator_settings
 from servicekit.settings import CommonSettings, Reader, SettingsError, find_conf_dir, load_raw, read_common
 
 from .routes import RouteTable, load_route_table
@@ -40,6 +41,7 @@ class AuthSettings:
     admin_scope: str
     # Scopes that some client registered at identity_srv can obtain; checked against the routes.
     obtainable_scopes: frozenset[str]
+    tokens: ValidatorSettings
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     auth = AuthSettings(
         admin_scope=reader.string("auth.admin_scope", "gateway.admin"),
         obtainable_scopes=read_obtainable_scopes(_conf_path(reader, "auth.clients_file", "clients.toml", env)),
+        tokens=read_validator_settings(reader, issuer=common.issuer,
+                                       audience=reader.string("tokens.audience", "movieAPI"), realm="gateway"),
     )
     routes = load_route_table(_conf_path(reader, "routes.file", "routes.toml", env), auth.obtainable_scopes, env)
     return Settings(common=common, proxy=proxy, auth=auth, routes=routes)
