@@ -10,8 +10,8 @@ def test_session_round_trip(run_with_redis):
     async def action(client):
         store = SessionStore(client, PREFIX, lifetime=600, remember_lifetime=86400)
         session_id, session = await store.create("818727", ("pwd",), remember=False)
-        await store.add_client(session_id, "movies_mvc_client")
-        await store.add_family(session_id, "fam-1")
+        await store.add_client(session.sid, "movies_mvc_client")
+        await store.add_family(session.sid, "fam-1")
         loaded = await store.get(session_id)
         ttls = [await client.ttl(key) for key in await client.keys("*")]
         return session_id, session, loaded, ttls
@@ -23,7 +23,7 @@ def test_session_round_trip(run_with_redis):
     assert loaded.amr == ("pwd",)
     assert loaded.clients == frozenset({"movies_mvc_client"})
     assert loaded.families == frozenset({"fam-1"})
-    assert len(ttls) == 3
+    assert len(ttls) == 4
     assert all(0 < ttl <= 600 for ttl in ttls)
 
 
@@ -31,9 +31,11 @@ def test_remember_me_lifetime(run_with_redis):
     async def action(client):
         store = SessionStore(client, PREFIX, lifetime=600, remember_lifetime=86400)
         await store.create("818727", ("pwd",), remember=True)
-        return await client.ttl((await client.keys("*"))[0])
+        return [await client.ttl(key) for key in await client.keys("*")]
 
-    assert 600 < run_with_redis(action) <= 86400
+    ttls = run_with_redis(action)
+    assert len(ttls) == 2
+    assert all(600 < ttl <= 86400 for ttl in ttls)
 
 
 def test_each_sign_in_new_ids(run_with_redis):
@@ -49,10 +51,10 @@ def test_each_sign_in_new_ids(run_with_redis):
 def test_end_returns_session_and_deletes(run_with_redis):
     async def action(client):
         store = SessionStore(client, PREFIX, lifetime=600, remember_lifetime=600)
-        session_id, _ = await store.create("88421113", ("pwd",), False)
-        await store.add_family(session_id, "fam-9")
+        session_id, session = await store.create("88421113", ("pwd",), False)
+        await store.add_family(session.sid, "fam-9")
         ended = await store.end(session_id)
-        return ended, await store.get(session_id), await client.keys("*"), await store.add_client(session_id, "x")
+        return ended, await store.get(session_id), await client.keys("*"), await store.add_client(session.sid, "x")
 
     ended, after, keys, added = run_with_redis(action)
     assert ended.families == frozenset({"fam-9"})
@@ -66,3 +68,19 @@ def test_unknown_cookie_has_no_session(run_with_redis):
         return await SessionStore(client, PREFIX, 600, 600).get("forged-cookie-value")
 
     assert run_with_redis(action) is None
+
+
+def test_end_by_sid(run_with_redis):
+    async def action(client):
+        store = SessionStore(client, PREFIX, lifetime=600, remember_lifetime=600)
+        session_id, session = await store.create("818727", ("pwd",), False)
+        await store.add_client(session.sid, "movies_mvc_client")
+        ended = await store.end_by_sid(session.sid)
+        return ended, await store.get(session_id), await store.end_by_sid(session.sid), await client.keys("*")
+
+    ended, after, again, keys = run_with_redis(action)
+    assert ended.sub == "818727"
+    assert ended.clients == frozenset({"movies_mvc_client"})
+    assert after is None
+    assert again is None
+    assert keys == []
