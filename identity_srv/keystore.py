@@ -162,12 +162,15 @@ class KeyStore:
 
         Returns None, creating nothing, when a key is already announced (a rotation
         is under way) or when another instance inserted the next generation first.
+        With no key stored yet it creates the first key, which signs at once.
         """
         now = time.time() if now is None else now
         keys = await self.list_keys()
+        if not keys:
+            return await self.create_first_key(now)
         if any(key.state == ANNOUNCED for key in keys):
             return None
-        generation = keys[0].generation + 1 if keys else 1
+        generation = keys[0].generation + 1
         kid = await self._insert(generation, ANNOUNCED, now, now + self.announce_period)
         if kid:
             app_log.info("announced signing key %s (%s, generation %d); it signs from %s", kid,
