@@ -1,0 +1,159 @@
+"""A movie's fields: validation of request bodies and the JSON representation.
+
+The JSON names are those of the reference architecture's API: `id`, `title`,
+`genre`, `rating` (a number from 0 to 10), `releaseDate` (ISO 8601 date),
+`imageUrl`, `owner`, plus `version`, the number the ETag carries. `id`, `owner`
+and `version` are set by the server; a body may repeat their current values.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from .errors import InvalidFields
+
+EDITABLE_FIELDS = ("title", "genre", "rating", "releaseDate", "imageUrl")
+READ_ONLY_FIELDS = ("id", "owner", "version")
+REQUIRED_FIELDS = ("title", "genre", "rating", "releaseDate")
+
+MAX_TITLE_LENGTH = 200
+MAX_GENRE_LENGTH = 100
+MAX_URL_LENGTH = 2048
+# Films exist from the 1870s; a date past 2100 is a typo rather than a planned release.
+EARLIEST_RELEASE = datetime.date(1870, 1, 1)
+LATEST_RELEASE = datetime.date(2100, 12, 31)
+
+
+def movie_json(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the API representation of a stored movie document."""
+    return {
+        "id": str(document["_id"]),
+        "title": document["title"],
+        "genre": document["genre"],
+        "rating": document["rating"],
+        "releaseDate": document["releaseDate"],
+        "imageUrl": document.get("imageUrl"),
+        "owner": document["owner"],
+        "version": document["version"],
+    }
+
+
+def etag(document: Mapping[str, Any]) -> str:
+    """Return the strong entity tag of a stored movie's current version."""
+    return f'"{document["version"]}"'
+
+
+def validate_movie(body: Any, *, partial: bool, current: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the editable fields of `body` as they are stored; raise `InvalidFields`.
+
+    With `partial` (PATCH, RFC 7396 merge patch) only the fields present are
+    checked, and null removes `imageUrl`. `current` has the server-set values
+    (`id`, `owner`, `version`; an absent one means the movie has none yet), which
+    a body may repeat but not change.
+    """
+    if not isinstance(body, dict):
+        raise InvalidFields({"body": "must be a JSON object"})
+    values: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+
+    for name, value in body.items():
+        if name in READ_ONLY_FIELDS:
+            if name not in current or value != current[name]:
+                problems[name] = "is set by the server and cannot be changed"
+        elif name not in EDITABLE_FIELDS:
+            problems[name] = "is not a movie field"
+        else:
+            problem = _check_field(name, value, values)
+            if problem:
+                problems[name] = problem
+
+    if not partial:
+        for name in REQUIRED_FIELDS:
+            if name not in body:
+                problems[name] = "is required"
+        values.setdefault("imageUrl", None)
+
+    if problems:
+        raise InvalidFields(problems)
+    return values
+
+
+def _check_field(name: str, value: Any, values: dict[str, Any]) -> str | None:
+    """Store the field's clean value in `values`, or return what is wrong with it."""
+    if value is None:
+        if name == "imageUrl":
+            values[name] = None
+            return None
+        return "is required and cannot be null"
+    checker = _CHECKERS[name]
+    try:
+        values[name] = checker(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _text(value: Any, max_length: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    return value
+
+
+def check_title(value: Any) -> str:
+    return _text(value, MAX_TITLE_LENGTH)
+
+
+def check_genre(value: Any) -> str:
+    return _text(value, MAX_GENRE_LENGTH)
+
+
+def check_rating(value: Any) -> float:
+    # bool is a subclass of int in Python, and `true` is no rating.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError("must be a number from 0 to 10")
+    if not 0 <= value <= 10:
+        raise ValueError("must be a number from 0 to 10")
+    return float(value)
+
+
+def check_release_date(value: Any) -> str:
+    """Return the date as YYYY-MM-DD; a date-time (`1994-09-23T00:00:00`) gives its date."""
+    message = "must be an ISO 8601 date (YYYY-MM-DD)"
+    if not isinstance(value, str):
+        raise ValueError(message)
+    try:
+        if len(value) == 10:
+            parsed = datetime.date.fromisoformat(value)
+        else:
+            parsed = datetime.datetime.fromisoformat(value).date()
+    except ValueError:
+        raise ValueError(message) from None
+    if not EARLIEST_RELEASE <= parsed <= LATEST_RELEASE:
+        raise ValueError(f"must be between {EARLIEST_RELEASE} and {LATEST_RELEASE}")
+    return parsed.isoformat()
+
+
+def check_image_url(value: Any) -> str | None:
+    if value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"must be an http or https URL of at most {MAX_URL_LENGTH} characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http or https URL of at most {MAX_URL_LENGTH} characters")
+    return value
+
+
+_CHECKERS = {
+    "title": check_title,
+    "genre": check_genre,
+    "rating": check_rating,
+    "releaseDate": check_release_date,
+    "imageUrl": check_image_url,
+}
