@@ -3,6 +3,7 @@
 import sys
 
 from servicekit.service import run_service
+from servicekit.stores import UNAVAILABLE_ERRORS
 
 from .app import build
 from .keystore import KeyDecryptionError
@@ -13,9 +14,14 @@ def main() -> None:
     try:
         run_service(load_settings, build)
     except KeyDecryptionError as exc:
-        # Found only once MongoDB answers, so after the settings were read.
+        # Detected only once MongoDB is reachable, so after the settings were read.
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except UNAVAILABLE_ERRORS as exc:
+        # The signing keys are loaded before the service listens, so it needs MongoDB to start.
+        print(f"identity_srv cannot start: MongoDB is unavailable ({type(exc).__name__}); check "
+              f"mongo.url or MONGO_URL", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

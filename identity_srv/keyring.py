@@ -116,13 +116,27 @@ class KeyRing:
         await self.load()
 
     async def run(self, interval: float, rotation_interval: float) -> None:
-        """Call `maintain` every `interval` seconds until cancelled; log failures and go on."""
+        """Call `maintain` every `interval` seconds until cancelled.
+
+        A failure keeps the loaded keys in use. It is logged when it starts and
+        when it changes, not on every attempt, and recovery is logged once.
+        """
+        last_failure: str | None = None
         while True:
             await asyncio.sleep(interval)
             try:
                 await self.maintain(rotation_interval)
             except KeyDecryptionError as exc:
-                app_log.error("key reload failed: %s; still signing with key %s", exc,
-                              self._signing[0].kid if self._signing else "-")
+                failure = str(exc)
+                if failure != last_failure:
+                    app_log.error("key reload failed: %s; the loaded keys stay in use", exc)
             except UNAVAILABLE_ERRORS as exc:
-                app_log.warning("key reload failed, MongoDB is unavailable: %s: %s", type(exc).__name__, exc)
+                failure = "mongodb"
+                if failure != last_failure:
+                    app_log.warning("key reload failed, MongoDB is unavailable (%s: %s); the loaded keys "
+                                    "stay in use", type(exc).__name__, exc)
+            else:
+                if last_failure is not None:
+                    app_log.info("key reload succeeded again")
+                failure = None
+            last_failure = failure

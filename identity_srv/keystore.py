@@ -109,7 +109,7 @@ class KeyStore:
     """The signing-key collection, with the rules for creating, rotating and retiring keys.
 
     `retire_after` is the number of seconds a key stays in the JWKS after it stops
-    signing: the longest access token lifetime plus the reload interval and a margin.
+    signing: the maximum access token lifetime plus the reload interval and a margin.
     """
 
     def __init__(self, collection: AsyncCollection, passphrase: str, algorithm: str,
@@ -147,7 +147,8 @@ class KeyStore:
     async def create_first_key(self, now: float | None = None) -> str | None:
         """Create a key that signs at once if none exists; return its kid, or None if one exists.
 
-        Nobody can have cached a JWKS before the first key, so it needs no announcement.
+        No resource server can have cached a JWKS before the first key exists, so the
+        first key needs no announcement.
         """
         now = time.time() if now is None else now
         if await self.collection.count_documents({}, limit=1):

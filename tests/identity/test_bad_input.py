@@ -1,4 +1,4 @@
-"""Random and hostile input to the form endpoints: always a clean answer, never a 5xx."""
+"""Random and hostile input to the form endpoints: a clean 4xx or 200, never a 5xx."""
 
 from __future__ import annotations
 

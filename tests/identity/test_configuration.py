@@ -10,6 +10,7 @@ import pytest
 
 from identity_srv.secrets import DEVELOPMENT_SECRET_HASH, hash_secret, verify_secret
 from identity_srv.settings import load_settings
+from servicekit.embedded import free_port
 from servicekit.settings import SettingsError
 from tests.identity.conftest import CONF_CLIENTS
 from tests.support.processes import ROOT
@@ -136,3 +137,14 @@ def test_hash_script_rejects_short_secret():
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.startswith("the secret has 6 characters; use at least 22")
+
+
+def test_mongo_down_at_start_exits_cleanly(redis_url):
+    env = {**os.environ, "REDIS_URL": redis_url, "MONGO_URL": f"mongodb://127.0.0.1:{free_port()}/",
+           "IDENTITY__MONGO__SERVER_SELECTION_TIMEOUT": "0.5", "IDENTITY_PORT": str(free_port())}
+    result = subprocess.run([sys.executable, "-m", "identity_srv"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.endswith("identity_srv cannot start: MongoDB is unavailable "
+                                  "(ServerSelectionTimeoutError); check mongo.url or MONGO_URL\n")

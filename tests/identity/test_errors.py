@@ -32,7 +32,7 @@ class Case:
 
 
 def send(base_url: str, case: Case, method: str = "POST") -> tuple[int, http.client.HTTPMessage, bytes]:
-    """Send the case with http.client, which can repeat a header, and return the answer."""
+    """Send the case with http.client, which can repeat a header, and return the response."""
     body = case.body if isinstance(case.body, bytes) else urlencode(case.body).encode("ascii")
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)

@@ -1,0 +1,209 @@
+"""Benchmark token issuance: client_credentials tokens per second against a bare Tornado handler.
+
+    python bench/bench_tokens.py [--seconds 10] [--connections 32]
+
+Starts everything it measures on free 127.0.0.1 ports, each as a single process:
+a private redis-server and SecantusDB (unless REDIS_URL and MONGO_URL are set),
+identity_srv once with RS256 and once with ES256 keys, and a bare Tornado
+application. The bare application's one handler returns a small JSON document for
+a POST. The load generator is
+`wrk` when it is installed (a Lua script makes it POST the token request), else a
+Python asyncio client over keep-alive connections, which the output names.
+
+Every token request sends the demo client's credentials (movieClient / secret) in
+a Basic header, so the rate includes the secret check, the RS256 or ES256
+signature and the per-request access and audit log lines (written to a file).
+The ratio divides the token rate by the bare handler's rate measured in the same
+run, which cancels out most of the machine's speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from servicekit.embedded import EmbeddedServer, free_port, redis_server, secantus_server  # noqa: E402
+
+TOKEN_BODY = "grant_type=client_credentials&scope=movieAPI"
+AUTHORIZATION = "Basic " + base64.b64encode(b"movieClient:secret").decode("ascii")
+
+BARE_SERVER = """
+import sys, tornado.ioloop, tornado.web
+class Handler(tornado.web.RequestHandler):
+    def post(self):
+        self.set_header("Cache-Control", "no-store")
+        self.write({"ok": True, "size": len(self.request.body)})
+app = tornado.web.Application([(r"/connect/token", Handler)])
+app.listen(int(sys.argv[1]), address="127.0.0.1")
+tornado.ioloop.IOLoop.current().start()
+"""
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = "{body}"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "{authorization}"
+"""
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(url, data=TOKEN_BODY.encode(), method="POST",
+                                             headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                      "Authorization": AUTHORIZATION})
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not return 200 within {timeout:.0f}s")
+
+
+def run_wrk(url: str, seconds: int, connections: int, script: Path) -> float:
+    result = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+                            capture_output=True, text=True, check=True)
+    if "Non-2xx" in result.stdout:
+        raise SystemExit(f"some requests to {url} failed:\n{result.stdout}")
+    match = re.search(r"Requests/sec:\s+([0-9.]+)", result.stdout)
+    if match is None:
+        raise SystemExit(f"could not read the rate from wrk's output:\n{result.stdout}")
+    return float(match.group(1))
+
+
+async def _python_client(host: str, port: int, path: str, stop_at: float, counts: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    body = TOKEN_BODY.encode()
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {AUTHORIZATION}\r\n"
+               f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n"
+               ).encode() + body
+    try:
+        while time.monotonic() < stop_at:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise SystemExit(f"request failed: {head[:80]!r}")
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+            await reader.readexactly(length)
+            counts[0] += 1
+    finally:
+        writer.close()
+
+
+def run_python_client(url: str, seconds: int, connections: int) -> float:
+    match = re.match(r"http://([^:/]+):(\d+)(/.*)", url)
+    host, port, path = match.group(1), int(match.group(2)), match.group(3)
+    counts = [0]
+
+    async def load() -> float:
+        started = time.monotonic()
+        stop_at = started + seconds
+        await asyncio.gather(*(_python_client(host, port, path, stop_at, counts) for _ in range(connections)))
+        return counts[0] / (time.monotonic() - started)
+
+    return asyncio.run(load())
+
+
+def start_stores(work: Path, started: list[EmbeddedServer]) -> dict[str, str]:
+    env = {}
+    for variable, make in (("REDIS_URL", lambda: redis_server(free_port(), work / "redis", persistent=False)),
+                           ("MONGO_URL", lambda: secantus_server(free_port(), work / "secantusdb"))):
+        if os.environ.get(variable):
+            env[variable] = os.environ[variable]
+            continue
+        server = make()
+        server.start(timeout=60)
+        started.append(server)
+        env[variable] = server.url
+    return env
+
+
+def start_identity(store_env: dict[str, str], algorithm: str, work: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **store_env, "IDENTITY_PORT": str(port), "IDENTITY__HTTP__HOST": "127.0.0.1",
+           "ISSUER": url, "IDENTITY__KEYS__ALGORITHM": algorithm,
+           # A database per algorithm: the first key of each is created with that algorithm.
+           "IDENTITY__MONGO__DATABASE": f"bench_{algorithm.lower()}_{port}"}
+    log = open(work / f"identity_{algorithm}.log", "ab")
+    process = subprocess.Popen([sys.executable, "-m", "identity_srv"], env=env, cwd=ROOT, stdout=log,
+                               stderr=subprocess.STDOUT)
+    return process, url
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Measure client_credentials tokens per second.")
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of load per target (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    args = parser.parse_args()
+
+    generator = "wrk" if shutil.which("wrk") else "python asyncio client"
+    stores: list[EmbeddedServer] = []
+    processes: list[subprocess.Popen] = []
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_tokens_") as tmp:
+        work = Path(tmp)
+        script = work / "token.lua"
+        script.write_text(WRK_SCRIPT.format(body=TOKEN_BODY, authorization=AUTHORIZATION))
+
+        def measure(url: str) -> float:
+            if generator == "wrk":
+                return run_wrk(url, args.seconds, args.connections, script)
+            return run_python_client(url, args.seconds, args.connections)
+
+        try:
+            store_env = start_stores(work, stores)
+            port = free_port()
+            bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)], cwd=ROOT)
+            processes.append(bare)
+            bare_url = f"http://127.0.0.1:{port}/connect/token"
+            wait_until_up(bare_url)
+            rates["bare Tornado JSON handler"] = measure(bare_url)
+
+            for algorithm in ("RS256", "ES256"):
+                process, url = start_identity(store_env, algorithm, work)
+                processes.append(process)
+                wait_until_up(f"{url}/connect/token")
+                rates[f"identity_srv client_credentials {algorithm}"] = measure(f"{url}/connect/token")
+                stop(process)
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    stop(process)
+            for server in reversed(stores):
+                server.stop()
+
+    bare_rate = rates["bare Tornado JSON handler"]
+    print(f"load generator: {generator}, {args.connections} connections, {args.seconds} s per target, "
+          f"one process per server, loopback")
+    for name, rate in rates.items():
+        print(f"{name:<42} {rate:10.0f} requests/s   ratio to bare {rate / bare_rate:6.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
