@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, wait_for
 from tests.support.test_issuer import TestIssuer
 
 DATABASE = "movies_gateway_test"
@@ -178,7 +178,8 @@ def test_encoded_path_reaches_movies_as_sent(gateway, issuer, movies, empty_movi
     # movies_srv, not the gateway, rejects the id: the gateway's 404 would name a route.
     assert response.status in (400, 404)
     assert "route" not in response.json()
-    assert "GET /api/movies/a%2Fb%20c " in movies.log()
+    # The access line is written after the response, so give it a moment.
+    wait_for(lambda: "GET /api/movies/a%2Fb%20c " in movies.log(), 5, message="movies_srv's access line")
 
 
 def test_movies_instance_stopped_mid_run(issuer, redis_proc, mongo_proc, tmp_path, empty_movies):
@@ -208,7 +209,9 @@ def test_movies_instance_stopped_mid_run(issuer, redis_proc, mongo_proc, tmp_pat
         first_served = first.log().count(f"GET /api/movies/{movie['id']} 200")
         second_served = second.log().count(f"GET /api/movies/{movie['id']} 200")
         assert second_served >= 40
-        assert first_served + second_served == 450
+        # A request the stopping instance finished, but whose response was lost with
+        # the connection, was retried on the other instance: at most one per worker.
+        assert 450 - 3 <= first_served + second_served <= 450 + 3
     finally:
         gateway.stop()
         first.stop()
