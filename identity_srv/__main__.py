@@ -7,12 +7,12 @@ from servicekit.stores import UNAVAILABLE_ERRORS
 
 from .app import build
 from .keystore import KeyDecryptionError
-from .settings import load_settings
+from .settings import load_settings_to_serve
 
 
 def main() -> None:
     try:
-        run_service(load_settings, build)
+        run_service(load_settings_to_serve, build)
     except KeyDecryptionError as exc:
         # Detected only once MongoDB is reachable, so after the settings were read.
         print(f"configuration error: {exc}", file=sys.stderr)

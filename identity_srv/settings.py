@@ -79,13 +79,18 @@ def _read_keys(reader: Reader) -> KeySettings:
     return keys
 
 
-def _reject_development_credentials(issuer: str, keys: KeySettings, registry: Registry) -> None:
-    """Raise SettingsError for an https issuer while a development credential is configured."""
+def reject_development_credentials(settings: Settings) -> None:
+    """Raise SettingsError for an https issuer while a development credential is configured.
+
+    An https issuer marks a production deployment, where the shipped client
+    secrets and key passphrase are public knowledge.
+    """
+    issuer = settings.common.issuer
     if not issuer.startswith("https://"):
         return
     found = [f"client {client.client_id!r} has the development secret"
-             for client in registry.clients.values() if client.secret_hash == DEVELOPMENT_SECRET_HASH]
-    if keys.encryption_passphrase == DEVELOPMENT_KEY_PASSPHRASE:
+             for client in settings.registry.clients.values() if client.secret_hash == DEVELOPMENT_SECRET_HASH]
+    if settings.keys.encryption_passphrase == DEVELOPMENT_KEY_PASSPHRASE:
         found.append("keys.encryption_passphrase is the development passphrase")
     if found:
         raise SettingsError(f"issuer {issuer} is https but {'; '.join(found)}: replace them "
@@ -100,6 +105,11 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     clients_file = Path(reader.string("clients.file", "clients.toml"))
     if not clients_file.is_absolute():
         clients_file = find_conf_dir(env) / clients_file
-    registry = load_registry(clients_file)
-    _reject_development_credentials(common.issuer, keys, registry)
-    return Settings(common=common, keys=keys, clients_file=clients_file, registry=registry)
+    return Settings(common=common, keys=keys, clients_file=clients_file, registry=load_registry(clients_file))
+
+
+def load_settings_to_serve(env: Mapping[str, str] = os.environ) -> Settings:
+    """Load the settings for a serving instance: `load_settings` plus the production checks."""
+    settings = load_settings(env)
+    reject_development_credentials(settings)
+    return settings

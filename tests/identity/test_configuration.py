@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from identity_srv.secrets import DEVELOPMENT_SECRET_HASH, hash_secret, verify_secret
-from identity_srv.settings import load_settings
+from identity_srv.settings import load_settings, load_settings_to_serve
 from servicekit.embedded import free_port
 from servicekit.settings import SettingsError
 from tests.identity.conftest import CONF_CLIENTS
@@ -21,7 +21,7 @@ STRONG_HASH = hash_secret("k3Jz9_pWq2LmN8vXy4TbR6sUe1AoCdFg")
 def settings_with(tmp_path, clients_text: str, **env: str):
     path = tmp_path / "clients.toml"
     path.write_text(clients_text)
-    return load_settings({"IDENTITY__CLIENTS__FILE": str(path), **env})
+    return load_settings_to_serve({"IDENTITY__CLIENTS__FILE": str(path), **env})
 
 
 def test_demo_configuration_loads():
@@ -148,3 +148,12 @@ def test_mongo_down_at_start_exits_cleanly(redis_url):
     assert "Traceback" not in result.stderr
     assert result.stderr.endswith("identity_srv cannot start: MongoDB is unavailable "
                                   "(ServerSelectionTimeoutError); check mongo.url or MONGO_URL\n")
+
+
+def test_https_issuer_with_development_secret_stops_process(store_env):
+    env = {**os.environ, **store_env, "ISSUER": "https://id.example.com", "IDENTITY_PORT": str(free_port())}
+    result = subprocess.run([sys.executable, "-m", "identity_srv"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration error: issuer https://id.example.com is https but client "
+                                    "'movieClient' has the development secret;")
