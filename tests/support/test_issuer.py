@@ -80,6 +80,8 @@ class TestIssuer:
     jwks_requests: int = 0
     # When set, discovery names this issuer instead of the real one.
     discovery_issuer: str | None = None
+    # Members added to the discovery document, for example a relying party's endpoints.
+    discovery_extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -209,6 +211,7 @@ class _DiscoveryHandler(_IssuerHandler):
             "issuer": self.issuer.discovery_issuer or self.issuer.url,
             "jwks_uri": f"{self.issuer.url}/.well-known/openid-configuration/jwks",
             "token_endpoint": f"{self.issuer.url}/connect/token",
+            **self.issuer.discovery_extra,
         })
 
 

@@ -1,0 +1,205 @@
+"""Server-side state in Redis: signed-in sessions, pending sign-ins and the refresh lock.
+
+The browser holds only random cookie values. Redis keeps everything else under
+the SHA-256 of those values, so a copy of Redis yields no usable cookie:
+
+    <prefix>session:<hash>    the session (JSON): user, tokens, expiry; TTL = what
+                              remains of the session's lifetime
+    <prefix>signin:<hash>     pending sign-ins of one browser (a hash keyed by the
+                              SHA-256 of each `state`); TTL = `pending_lifetime`
+    <prefix>lock:<hash>       held while one request refreshes the session's tokens
+
+The session holds the tokens in clear, because the application sends them to the
+gateway and the provider; Redis must therefore be as private as the provider's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, AsyncIterator
+
+import redis.asyncio
+
+COOKIE_VALUE_BYTES = 32
+
+# A browser with more pending sign-ins than this starts over: an unfinished
+# sign-in per open tab is normal, an unbounded number is not.
+MAX_PENDING_SIGN_INS = 10
+
+# Seconds between two attempts to take a lock another request holds.
+LOCK_POLL_INTERVAL = 0.05
+
+# Deletes the lock only if it still holds this request's token, so a request
+# whose lock expired cannot release the next holder's.
+_RELEASE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+def new_cookie_value() -> str:
+    return secrets.token_urlsafe(COOKIE_VALUE_BYTES)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Session:
+    """A signed-in user and the tokens the application uses on their behalf."""
+
+    sub: str
+    id_token: str
+    # The validated claims of the ID token of the sign-in.
+    id_claims: dict[str, Any]
+    access_token: str
+    # Unix seconds.
+    access_token_expires_at: float
+    refresh_token: str | None
+    # Unix seconds of the sign-in; the session ends `lifetime` seconds later.
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def name(self) -> str:
+        return str(self.id_claims.get("name") or self.id_claims.get("preferred_username") or self.sub)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        role = self.id_claims.get("role")
+        if isinstance(role, str):
+            return (role,)
+        if isinstance(role, list):
+            return tuple(item for item in role if isinstance(item, str))
+        return ()
+
+    def expires_within(self, seconds: float) -> bool:
+        return self.access_token_expires_at - time.time() <= seconds
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """What a started sign-in must find again at its callback."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    # A local path (with query) to return to after the sign-in.
+    return_url: str
+    created_at: float
+
+
+class SessionStore:
+    """Sessions by cookie value; `lifetime` in seconds from sign-in."""
+
+    def __init__(self, client: redis.asyncio.Redis, prefix: str, lifetime: int):
+        self._redis = client
+        self._prefix = prefix
+        self.lifetime = lifetime
+
+    def _key(self, cookie_value: str) -> str:
+        return f"{self._prefix}session:{_digest(cookie_value)}"
+
+    def _ttl(self, session: Session) -> int:
+        return int(session.created_at + self.lifetime - time.time())
+
+    async def create(self, session: Session) -> str:
+        """Store a new session and return the cookie value that names it."""
+        cookie_value = new_cookie_value()
+        await self.save(cookie_value, session)
+        return cookie_value
+
+    async def save(self, cookie_value: str, session: Session) -> bool:
+        """Write the session back; False (nothing written) once its lifetime is over."""
+        ttl = self._ttl(session)
+        if ttl <= 0:
+            await self.delete(cookie_value)
+            return False
+        await self._redis.set(self._key(cookie_value), json.dumps(asdict(session)), ex=ttl)
+        return True
+
+    async def get(self, cookie_value: str) -> Session | None:
+        """Return the live session for a cookie value, or None if it ended, expired or is unreadable."""
+        raw = await self._redis.get(self._key(cookie_value))
+        if raw is None:
+            return None
+        try:
+            return Session(**json.loads(raw))
+        except (ValueError, TypeError):
+            return None
+
+    async def delete(self, cookie_value: str) -> None:
+        await self._redis.delete(self._key(cookie_value))
+
+    @contextlib.asynccontextmanager
+    async def refresh_lock(self, cookie_value: str, timeout: float) -> AsyncIterator[bool]:
+        """Hold the session's refresh lock; yield False when it could not be taken within `timeout`.
+
+        The lock expires by itself after `timeout` seconds, so a request that dies
+        while holding it blocks the session for at most that long.
+        """
+        key = f"{self._prefix}lock:{_digest(cookie_value)}"
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + timeout
+        acquired = False
+        while True:
+            acquired = bool(await self._redis.set(key, token, nx=True, px=int(timeout * 1000)))
+            if acquired or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(LOCK_POLL_INTERVAL)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                await self._redis.eval(_RELEASE_SCRIPT, 1, key, token)
+
+
+class PendingSignInStore:
+    """Started sign-ins by pre-session cookie value and `state`, each usable once."""
+
+    def __init__(self, client: redis.asyncio.Redis, prefix: str, lifetime: int):
+        self._redis = client
+        self._prefix = prefix
+        self.lifetime = lifetime
+
+    def _key(self, cookie_value: str) -> str:
+        return f"{self._prefix}signin:{_digest(cookie_value)}"
+
+    async def add(self, cookie_value: str, pending: PendingSignIn) -> None:
+        key = self._key(cookie_value)
+        if await self._redis.hlen(key) >= MAX_PENDING_SIGN_INS:
+            await self._redis.delete(key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, _digest(pending.state), json.dumps(asdict(pending)))
+            pipe.expire(key, self.lifetime)
+            await pipe.execute()
+
+    async def has_any(self, cookie_value: str) -> bool:
+        return bool(await self._redis.exists(self._key(cookie_value)))
+
+    async def take(self, cookie_value: str, state: str) -> PendingSignIn | None:
+        """Remove and return the pending sign-in with this `state`.
+
+        Returns None when there is none, when another request took it first (a
+        replayed callback), or when it is older than the lifetime. Lookup by the
+        hash of `state` means no secret is compared byte by byte.
+        """
+        key, name = self._key(cookie_value), _digest(state)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(key, name)
+            pipe.hdel(key, name)
+            raw, deleted = await pipe.execute()
+        if raw is None or deleted != 1:
+            return None
+        pending = PendingSignIn(**json.loads(raw))
+        if time.time() - pending.created_at > self.lifetime:
+            return None
+        return pending

@@ -1,0 +1,2 @@
+// Submit the end-session form at once; without scripts the user presses its button.
+document.getElementById("end-session").submit();
