@@ -41,7 +41,6 @@ def discovery_document(settings: Settings) -> dict[str, Any]:
         "grant_types_supported": list(GRANTS),
         # TODO: add "code" with the authorization endpoint; until then no response type exists.
         "response_types_supported": [],
-        "response_modes_supported": [],
         "subject_types_supported": ["public"],
         "scopes_supported": list(registry.all_scopes()),
         "claims_supported": claims,

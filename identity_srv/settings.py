@@ -1,7 +1,7 @@
 """Settings of identity_srv, read from conf/common.toml, conf/identity.toml and the clients file.
 
-Everything here is configuration, identical on every instance. The only state the
-provider keeps is in Redis (revoked token ids) and MongoDB (signing keys).
+Everything here is configuration, identical on every instance. State, such as
+revoked token ids and signing keys, lives in Redis and MongoDB.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pymongo import AsyncMongoClient, MongoClient
 
 from identity_srv.keystore import ANNOUNCED, KeyStore
 from servicekit.embedded import free_port
-from tests.support.identity import client_credentials_token
+from tests.support.identity import basic_authorization, client_credentials_token, post_form
 from tests.support.processes import ROOT, ServiceProcess, get_status, wait_for
 
 ROTATE = [sys.executable, str(ROOT / "scripts" / "rotate_keys.py")]
@@ -178,3 +178,26 @@ def test_wrong_passphrase_stops_the_start(provider_factory, store_env, tmp_path)
     assert "Traceback" not in result.stderr
     assert "cannot be decrypted: keys.encryption_passphrase differs from the passphrase it was stored with" \
         in result.stderr
+
+
+def test_no_active_key_gives_503(provider_factory, store_env):
+    # Only a key that is still announced: nothing may sign yet.
+    async def announce_only() -> None:
+        client = AsyncMongoClient(store_env["MONGO_URL"])
+        try:
+            store = KeyStore(client.identity.signing_keys, "development-only-key-passphrase", "RS256", 60, 60)
+            await store.ensure_indexes()
+            now = time.time()
+            assert await store._insert(1, ANNOUNCED, now, now + 600)
+        finally:
+            await client.close()
+
+    asyncio.run(announce_only())
+    service = provider_factory()
+    status, headers, body = post_form(f"{service.url}/connect/token", {"grant_type": "client_credentials"},
+                                      {"Authorization": basic_authorization("movieClient", "secret")})
+    assert status == 503
+    assert json.loads(body) == {"error": "temporarily_unavailable",
+                                "error_description": "no signing key is active; retry shortly"}
+    assert headers["Retry-After"] == "5"
+    assert len(jwks_kids(service.url)) == 1
