@@ -201,15 +201,18 @@ class ProxyHandler(BaseHandler):
 
         A connection that could not be opened sent nothing, so it is retried for
         every method. A connection reset after sending is retried only for an
-        idempotent request without a body. A timeout is never retried: a slow
-        downstream would get the request again while still working on it.
+        idempotent request without a body. A timeout is never retried, because a
+        slow downstream would get the request again while still working on it.
         """
         route = self.route
         balancer = self.gateway.balancers[route.downstream]
         attempts = 1 + route.retries
         tried: set[str] = set()
         failure = ""
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if failure:
+                log.warning("route %s: retrying (attempt %d of %d) after %s (rid=%s)",
+                            route.name, attempt + 1, attempts, failure, self.request_id)
             host = balancer.pick(exclude=tried)
             tried.add(host.url)
             host.outstanding += 1
@@ -222,7 +225,7 @@ class ProxyHandler(BaseHandler):
                 host.outstanding -= 1
                 self._record_failure(balancer, host)
                 raise route_problem(GatewayTimeout, route.name,
-                                    f"the downstream did not answer within {route.timeout:g}s",
+                                    f"the downstream did not respond within {route.timeout:g}s",
                                     log_detail=f"timeout from {host.url} on route {route.name}") from None
             except aiohttp.ClientConnectorError as exc:
                 host.outstanding -= 1

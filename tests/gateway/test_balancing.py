@@ -90,3 +90,33 @@ async def test_host_stopped_mid_run_no_failed_request(start_gateway, pair):
         names = [await served_by(client, gateway.url + "/things/2") for _ in range(10)]
         assert collections.Counter(names) == {"a": 5, "b": 5}
         assert len(second.seen) == before + 5
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_refused_connection_retried_for_post(start_gateway, pair):
+    first, second = pair
+    gateway = await start_gateway(open_route([first.url, second.url], extra="retries = 1",
+                                             group="unhealthy_after = 100"))
+    await first.stop()
+    async with aiohttp.ClientSession() as client:
+        for _ in range(4):
+            async with client.post(gateway.url + "/things/new", data=b'{"title": "x"}') as response:
+                body = await response.json()
+                assert response.status == 200
+                assert body["server"] == "b"
+                assert body["body_size"] == 14
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_no_retry_when_retries_zero(start_gateway, pair):
+    first, second = pair
+    gateway = await start_gateway(open_route([first.url, second.url], extra="retries = 0",
+                                             group="unhealthy_after = 100"))
+    await first.stop()
+    async with aiohttp.ClientSession() as client:
+        statuses = []
+        for _ in range(4):
+            async with client.get(gateway.url + "/things/1") as response:
+                await response.read()
+                statuses.append(response.status)
+    assert sorted(statuses) == [200, 200, 502, 502]

@@ -54,7 +54,7 @@ async def test_hanging_downstream_is_504(start_gateway):
         elapsed = time.monotonic() - started
         assert response.code == 504
         assert json.loads(response.body) == {"error": "gateway_timeout",
-                                             "error_description": "the downstream did not answer within 1s",
+                                             "error_description": "the downstream did not respond within 1s",
                                              "route": "things"}
         # The route's timeout is 1s and a timeout is never retried.
         assert 0.9 < elapsed < 1.9
