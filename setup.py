@@ -39,6 +39,8 @@ setup(
             "secantusdb>=0.7.0b3",
             "Authlib>=1.5",
             "hypothesis>=6.120",
+            # Drives Debian's /usr/bin/chromium in the webclient browser tests.
+            "playwright>=1.65",
         ],
         "dev": [
             "secantusdb>=0.7.0b3",

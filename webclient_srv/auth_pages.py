@@ -6,7 +6,7 @@ import hmac
 import secrets
 
 from .pages import SIGN_IN_COOKIE, SIGN_OUT_COOKIE, PageHandler
-from .relying_party import safe_return_url
+from .relying_party import safe_return_url, with_query
 
 # Seconds the sign-out `state` cookie lives: long enough to sign out at the provider.
 SIGN_OUT_STATE_LIFETIME = 600
@@ -46,11 +46,12 @@ class SignInCallbackHandler(PageHandler):
 class SignOutHandler(PageHandler):
     """`POST /signout`: end the local session, then log out at the provider.
 
-    The provider's end-session request carries the ID token as `id_token_hint`.
-    It goes in a POST form (OpenID Connect RP-Initiated Logout 1.0 §2 requires
-    providers to take POST) so that the token never appears in a URL, a browser
-    history or an access log. `/static/signout.js` submits the form; without
-    scripts the user presses its button.
+    With `oidc.end_session_method` "post", the end-session request carries the ID
+    token as `id_token_hint` in a POST form (OpenID Connect RP-Initiated Logout 1.0
+    §2 requires providers to accept POST), so the token never appears in a URL, a
+    browser history or an access log. `/static/signout.js` submits the form, and
+    without scripts the user presses its button. With "get" the browser is
+    redirected with the client id and no token.
     """
 
     def get(self) -> None:
@@ -67,13 +68,16 @@ class SignOutHandler(PageHandler):
             return
         self.audit_log("sign-out sub=%s", session.sub)
         state = secrets.token_urlsafe(24)
-        end_session = await self.rp.end_session_form(session, state)
+        end_session = await self.rp.end_session_request(session, state)
         if end_session is None:
-            self.redirect("/")
+            self.redirect("/?signed_out=1")
             return
         self.set_private_cookie(SIGN_OUT_COOKIE, state, max_age=SIGN_OUT_STATE_LIFETIME)
-        endpoint, fields = end_session
-        self.render("signout_provider.html", endpoint=endpoint, fields=fields)
+        endpoint, parameters = end_session
+        if "id_token_hint" in parameters:
+            self.render("signout_provider.html", endpoint=endpoint, fields=parameters)
+        else:
+            self.redirect(with_query(endpoint, parameters))
 
 
 class SignOutCallbackHandler(PageHandler):

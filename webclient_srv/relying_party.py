@@ -110,7 +110,7 @@ class RelyingParty:
         }
         if prompt:
             query["prompt"] = prompt
-        return _with_query(metadata.authorization_endpoint, query)
+        return with_query(metadata.authorization_endpoint, query)
 
     async def finish_sign_in(self, browser_cookie: str | None, arguments: Mapping[str, str]) -> CallbackResult:
         """Check the authorization response, redeem the code and validate the ID token.
@@ -221,18 +221,25 @@ class RelyingParty:
 
     # -- logout --------------------------------------------------------------
 
-    async def end_session_form(self, session: Session, state: str) -> tuple[str, dict[str, str]] | None:
-        """Return the provider's end-session endpoint and the fields to POST to it,
-        or None when the provider has no such endpoint."""
+    async def end_session_request(self, session: Session, state: str) -> tuple[str, dict[str, str]] | None:
+        """Return the provider's end-session endpoint and the logout parameters, or None
+        when the provider has no such endpoint.
+
+        With `end_session_method` "post" the parameters include the ID token as
+        `id_token_hint` and must be sent in a POST body, never in a URL. With "get"
+        they name the client instead and fit in a redirect URL.
+        """
         metadata = await self.metadata.get()
         if metadata.end_session_endpoint is None:
             return None
-        return metadata.end_session_endpoint, {
-            "id_token_hint": session.id_token,
-            "post_logout_redirect_uri": self.oidc.post_logout_redirect_uri,
+        parameters = {
             "client_id": self.oidc.client_id,
+            "post_logout_redirect_uri": self.oidc.post_logout_redirect_uri,
             "state": state,
         }
+        if self.oidc.end_session_method == "post":
+            parameters["id_token_hint"] = session.id_token
+        return metadata.end_session_endpoint, parameters
 
     async def userinfo(self, access_token: str) -> tuple[int, dict | None]:
         """Return the UserInfo status and claims; 404 when the provider has no such endpoint."""
@@ -242,6 +249,6 @@ class RelyingParty:
         return await self.tokens.userinfo(metadata.userinfo_endpoint, access_token)
 
 
-def _with_query(endpoint: str, query: Mapping[str, str]) -> str:
+def with_query(endpoint: str, query: Mapping[str, str]) -> str:
     separator = "&" if urllib.parse.urlsplit(endpoint).query else "?"
     return endpoint + separator + urllib.parse.urlencode(query)

@@ -38,6 +38,10 @@ class OidcSettings:
     metadata_max_age: float
     # Minimum seconds between two JWKS fetches caused by an unknown key id.
     jwks_refetch_interval: float
+    # "post": the ID token goes to the end-session endpoint as `id_token_hint` in a
+    # POST form, and the user is signed out at once. "get": a redirect without the
+    # ID token, and the provider asks the user to confirm. See docs/webclient.md.
+    end_session_method: str
 
     @property
     def redirect_uri(self) -> str:
@@ -102,6 +106,7 @@ def _read_oidc(reader: Reader) -> OidcSettings:
         http_timeout=reader.number("oidc.http_timeout", 5.0, minimum=0.1),
         metadata_max_age=reader.number("oidc.metadata_max_age", 300.0, minimum=1.0),
         jwks_refetch_interval=reader.number("oidc.jwks_refetch_interval", 30.0, minimum=0.1),
+        end_session_method=reader.string("oidc.end_session_method", "post", choices=("post", "get")),
     )
 
 

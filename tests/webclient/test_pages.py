@@ -15,7 +15,7 @@ import pytest
 from pymongo import MongoClient
 
 from .browser import Browser, Page
-from .conftest import ALICE, BOB, MOVIES_DATABASE, SESSION_COOKIE
+from .conftest import ALICE, BOB, MOVIES_DATABASE, SESSION_COOKIE, start_webclient
 
 MOVIE = {"title": "The Matrix", "genre": "Science Fiction", "rating": "8.7", "releaseDate": "1999-03-31",
          "imageUrl": "https://image.example/matrix.jpg"}
@@ -294,3 +294,22 @@ def test_unknown_path_is_an_html_404(page_stack):
     assert page.status == 404
     assert page.headers["Content-Type"] == "text/html; charset=UTF-8"
     assert page.error_code() == "not_found"
+
+
+def test_sign_out_by_redirect_sends_no_token(page_stack, tmp_path):
+    env = {"REDIS_URL": page_stack.redis_url, "ISSUER": page_stack.issuer.url, "LOG_LEVEL": "info",
+           "WEBCLIENT__GATEWAY__URL": page_stack.gateway.url, "WEBCLIENT__OIDC__END_SESSION_METHOD": "get"}
+    webclient = start_webclient(env, tmp_path / "webclient.log")
+    try:
+        browser = Browser(webclient.url)
+        browser.cookies[SESSION_COOKIE] = page_stack.sign_in(BOB, ["admin"])
+        page = browser.post("/signout", {})
+        assert page.status == 302
+        location = urllib.parse.urlsplit(page.location)
+        assert f"{location.scheme}://{location.netloc}{location.path}" == f"{page_stack.issuer.url}/connect/endsession"
+        query = dict(urllib.parse.parse_qsl(location.query))
+        assert sorted(query) == ["client_id", "post_logout_redirect_uri", "state"]
+        assert query["post_logout_redirect_uri"] == f"http://localhost:{webclient.port}/signout-callback-oidc"
+        assert SESSION_COOKIE not in browser.cookies
+    finally:
+        webclient.stop()
