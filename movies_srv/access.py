@@ -1,4 +1,4 @@
-"""Who may do what with movies.
+"""The access rules for movies:
 
 * Every request needs a valid access token with the API's scope, issued to a
   known client (`access.known_clients`).

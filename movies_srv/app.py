@@ -32,6 +32,6 @@ async def build(settings: Settings, stores: Stores) -> Service:
         (r"/api/openapi.json", OpenApiHandler, {"document": OPENAPI_PATH.read_bytes()}),
     ]
     app = make_application(settings.common, stores, routes)
-    # Created in the background, so the service starts (and answers 503) while MongoDB is down.
+    # Created in the background, so the service starts, and returns 503, while MongoDB is down.
     indexes = asyncio.create_task(create_indexes_when_available(collection))
     return Service(app=app, tasks=[indexes])

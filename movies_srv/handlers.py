@@ -17,7 +17,7 @@ from .access import MovieAccess
 from .errors import (
     InvalidFields, MovieNotFound, PreconditionFailed, PreconditionRequired, UnsupportedMediaType,
 )
-from .listing import parse_list_query
+from .listing import ListQuery, parse_list_query
 from .model import etag, movie_json, validate_movie
 from .settings import PagingSettings, WriteSettings
 from .store import MovieStore, parse_id
@@ -110,16 +110,16 @@ class MovieCollectionHandler(MoviesBaseHandler):
         self.set_header("Cache-Control", "private, no-cache")
         self.write_json([movie_json(document) for document in documents])
 
-    def _next_query(self, query, last_document: Mapping[str, Any]) -> str:
+    def _next_query(self, query: ListQuery, last_document: Mapping[str, Any]) -> str:
         # A relative reference keeps working behind a gateway that maps the path.
-        kept = [(name, items[-1].decode("utf-8", "replace"))
-                for name, items in self.request.query_arguments.items()
-                if name not in ("page", "cursor") and items]
+        parameters = [(name, items[-1].decode("utf-8", "replace"))
+                      for name, items in self.request.query_arguments.items()
+                      if name not in ("page", "cursor") and items]
         if query.page is not None:
-            kept.append(("page", str(query.page + 1)))
+            parameters.append(("page", str(query.page + 1)))
         else:
-            kept.append(("cursor", query.cursor_after(last_document)))
-        return urllib.parse.urlencode(kept)
+            parameters.append(("cursor", query.cursor_after(last_document)))
+        return urllib.parse.urlencode(parameters)
 
     async def post(self) -> None:
         token = await self.authorize(write=True)

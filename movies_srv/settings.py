@@ -16,7 +16,7 @@ DEFAULT_PORT = 5001
 
 @dataclass(frozen=True)
 class AccessSettings:
-    """Who may read and change movies."""
+    """Access rules: the scope, the accepted clients, machine writes and the admin role."""
 
     scope: str
     # `client_id` values whose tokens are accepted.
@@ -35,7 +35,7 @@ class PagingSettings:
 
 @dataclass(frozen=True)
 class WriteSettings:
-    # Answer 428 to PUT, PATCH and DELETE without If-Match.
+    # Return 428 to PUT, PATCH and DELETE without If-Match.
     require_if_match: bool
 
 

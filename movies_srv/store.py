@@ -1,9 +1,9 @@
 """The movies collection in MongoDB: indexes, queries and versioned writes.
 
 Every write increments the document's `version`, which the API sends as the
-ETag. A write conditional on a version (If-Match) filters on it, so of two
-editors that read the same version only the first write matches; the second
-finds nothing and gets 412.
+ETag. A write conditional on a version (If-Match) filters on it. Of two editors
+that read the same version, only the first write matches, and the second finds
+nothing and gets 412.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ log = logging.getLogger("movies_srv.app")
 
 
 def parse_id(text: str) -> ObjectId | None:
-    """Return the ObjectId in `text`, or None when it is not one (the API answers 404)."""
+    """Return the ObjectId in `text`, or None when it is not one (the API returns 404)."""
     try:
         return ObjectId(text)
     except (InvalidId, TypeError):

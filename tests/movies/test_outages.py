@@ -1,4 +1,4 @@
-"""Store and provider outages: movies_srv answers 503 with a clear body, then recovers."""
+"""Store and provider outages: movies_srv returns 503 with a clear body, then recovers."""
 
 from __future__ import annotations
 
