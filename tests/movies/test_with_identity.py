@@ -42,3 +42,30 @@ def test_real_token_reads_then_revoked(identity_service, store_env, tmp_path):
     finally:
         assert movies.stop() == 0
     assert token not in movies.log()
+
+
+def test_real_token_crud_when_machines_may_write(identity_service, store_env, tmp_path):
+    movies = start_movies(store_env["REDIS_URL"], store_env["MONGO_URL"], identity_service.url,
+                          tmp_path / "movies_srv.log", MOVIES__ACCESS__MACHINE_TOKENS_MAY_WRITE="true")
+    try:
+        token = client_credentials_token(identity_service.url)
+        created = call(movies.url, "POST", "/api/movies", token, MOVIE)
+        assert created.status == 201
+        movie = created.json()
+        assert movie["owner"] == DEMO_CLIENT_ID
+        path = f"/api/movies/{movie['id']}"
+
+        assert call(movies.url, "GET", path, token).json() == movie
+        replaced = call(movies.url, "PUT", path, token, {**MOVIE, "rating": 9.0}, headers={"If-Match": '"1"'})
+        assert replaced.status == 200
+        assert replaced.json()["rating"] == 9.0
+        patched = call(movies.url, "PATCH", path, token, {"genre": "Action"}, headers={"If-Match": '"2"'})
+        assert patched.status == 200
+        assert patched.json()["version"] == 3
+        assert call(movies.url, "GET", "/api/movies", token).json() == [patched.json()]
+        assert call(movies.url, "DELETE", path, token, headers={"If-Match": '"3"'}).status == 204
+        assert call(movies.url, "GET", path, token).status == 404
+    finally:
+        assert movies.stop() == 0
+    assert "POST /api/movies 201" in movies.log()
+    assert f"client={DEMO_CLIENT_ID} sub={DEMO_CLIENT_ID}" in movies.log()
