@@ -72,6 +72,14 @@ class ProviderUnavailable(PageProblem):
     title = "Sign-in is unavailable"
 
 
+class SessionBusy(PageProblem):
+    """503: another request of this session held the refresh lock for too long."""
+
+    status = 503
+    error = "session_busy"
+    title = "Please try again"
+
+
 class Forbidden(PageProblem):
     """403: the signed-in user may not see this page."""
 

@@ -18,7 +18,9 @@ from typing import Mapping
 
 from servicekit.resource import JwksCache
 
-from .errors import InvalidCallback, InvalidIdToken, ProviderRejected, StateMismatch, UnknownSignIn
+from .errors import (
+    InvalidCallback, InvalidIdToken, ProviderRejected, SessionBusy, StateMismatch, UnknownSignIn,
+)
 from .oidc import pkce
 from .oidc.id_token import IdTokenValidator
 from .oidc.metadata import DISCOVERY_PATH, MetadataCache
@@ -186,7 +188,10 @@ class RelyingParty:
             return session
         async with self.sessions.refresh_lock(cookie_value, self.settings.session.refresh_lock_timeout) as locked:
             if not locked:
-                raise SignInRequired("timed out waiting for another request's refresh")
+                # The session may still be fine, so it is kept; this request alone fails.
+                raise SessionBusy("Another page of yours is still renewing your sign-in. Reload this page.",
+                                  headers={"Retry-After": "1"},
+                                  log_detail="timed out waiting for the session's refresh lock")
             current = await self.sessions.get(cookie_value)
             if current is None:
                 raise SignInRequired("the session ended while waiting for the refresh lock")
@@ -212,7 +217,7 @@ class RelyingParty:
             new_claims = await self.id_tokens.validate(response.id_token, nonce=None, access_token=response.access_token)
             if new_claims.get("sub") != session.sub:
                 raise SignInRequired("the refreshed ID token names another subject")
-            id_token, claims = response.id_token, {**new_claims, "nonce": session.id_claims.get("nonce")}
+            id_token, claims = response.id_token, new_claims
         audit.info("access token refreshed sub=%s", session.sub)
         # The provider rotates refresh tokens; keep the old one only if it sent none.
         return replace(session, access_token=response.access_token, access_token_expires_at=response.expires_at,

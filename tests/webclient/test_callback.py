@@ -6,6 +6,7 @@ authorization endpoint); the provider's response is then crafted by the test.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 import pytest
@@ -40,6 +41,18 @@ def test_tampered_state_is_rejected(page_stack):
     assert_failed_page(page, 400, "invalid_state")
     assert "does not belong to the sign-in this browser started" in page.text
     assert 'href="/signin?return_url=%2F"' in page.body
+
+
+def test_callback_query_stays_out_of_the_log(page_stack):
+    browser, request = start_sign_in(page_stack)
+    # The test issuer has no token endpoint, so the code exchange fails with 502.
+    callback(browser, code="secret-code-value", state=request["state"], iss=page_stack.issuer.url)
+    log = page_stack.webclient.log()
+    assert re.search(r"INFO webclient_srv\.access GET /movies 302 [0-9.]+ms rid=\w+ client=- sub=-\n", log)
+    assert re.search(r"ERROR webclient_srv\.access GET /signin-oidc 502 [0-9.]+ms rid=\w+ client=- sub=-\n", log)
+    assert "secret-code-value" not in log
+    assert request["state"] not in log
+    assert request["nonce"] not in log
 
 
 def test_callback_with_error_shows_the_reason(page_stack):
