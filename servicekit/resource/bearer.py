@@ -1,7 +1,7 @@
 """Authenticate a Tornado request by its bearer access token (RFC 6750).
 
 Handlers call `await authenticate(self, validator, policy)` at the start of each
-method that needs a token; it returns the validated `AccessToken` or raises the
+method that needs a token. It returns the validated `AccessToken`, or raises the
 `HttpProblem` that the request boundary turns into the RFC 6750 §3 response.
 """
 
@@ -26,9 +26,10 @@ _TOKEN_PARAMETER = "access_token"
 def bearer_token(request: tornado.httputil.HTTPServerRequest, realm: str) -> str:
     """Return the token of the request's `Authorization: Bearer` header.
 
-    Only the header is accepted: a token in the URL ends up in logs and browser
-    history, so an `access_token` parameter in the query or form body is rejected
-    with 400 `invalid_request`, as is a token sent in two places (RFC 6750 §2).
+    Only the header is accepted, because a token in the URL ends up in logs and
+    browser history. An `access_token` parameter in the query or form body is
+    rejected with 400 `invalid_request`, and so is a token sent in two places
+    (RFC 6750 §2).
     A request with no Authorization header, or another scheme, gets 401 without
     an error code (RFC 6750 §3.1).
     """
