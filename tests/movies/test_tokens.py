@@ -102,3 +102,14 @@ def test_token_never_logged(api, issuer, movies_service):
     log = movies_service.log()
     assert token.split(".")[2] not in log
     assert "GET /api/movies 401" in log
+
+
+def test_unknown_kid_flood_costs_one_fetch(api, issuer, alice):
+    assert api("GET", "/api/movies", alice).status == 200
+    before = issuer.jwks_requests
+    for index in range(30):
+        response = api("GET", "/api/movies", issuer.sign(header={"kid": f"made-up-{index}"}))
+        assert response.status == 401
+    # The refetch interval is 30 s by default: the first made-up kid may cause one
+    # fetch, the rest none.
+    assert issuer.jwks_requests - before <= 1
