@@ -183,8 +183,10 @@ class ProxyHandler(BaseHandler):
             limit = self.gateway.proxy.max_body_bytes
             raise route_problem(PayloadTooLarge, self.route.name, f"the request body exceeds {limit} bytes")
         if self.exchange is not None:
-            put = asyncio.ensure_future(self.body.queue.put(None))
-            await asyncio.wait([put, self.exchange], return_when=asyncio.FIRST_COMPLETED)
+            end = asyncio.ensure_future(self.body.queue.put(None))
+            await asyncio.wait([end, self.exchange], return_when=asyncio.FIRST_COMPLETED)
+            if not end.done():
+                end.cancel()
             attempt = await self.exchange
         else:
             attempt = await self._send_with_retries(None)

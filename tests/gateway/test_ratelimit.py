@@ -9,6 +9,7 @@ import pytest
 import redis
 from tornado.httpclient import AsyncHTTPClient
 
+from servicekit.embedded import free_port
 from tests.support.processes import ServiceProcess
 from tests.support.test_issuer import TestIssuer
 
@@ -81,3 +82,17 @@ async def test_two_gateways_share_client_budget(echo, redis_url, tmp_path):
         first.stop()
         second.stop()
         issuer.stop()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_redis_down_is_503_not_unlimited(start_gateway, echo):
+    """With Redis unreachable, a limited route rejects requests instead of skipping the count."""
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    gateway = await start_gateway(open_route([echo.url], extra=ADDRESS_LIMIT), REDIS_URL=closed,
+                                  GATEWAY__REDIS__CONNECT_TIMEOUT="0.2")
+    response = await fetch(gateway.url + "/things/1")
+    assert response.code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert json.loads(response.body) == {"error": "temporarily_unavailable",
+                                         "error_description": "redis is unavailable; retry shortly"}
+    assert echo.seen == []
