@@ -1,13 +1,16 @@
 """`GET /_gateway/status`: the loaded routes, circuit states and host health, read-only.
 
 Protected by a bearer token with the admin scope (`auth.admin_scope`, by default
-`gateway.admin`).
+`gateway.admin`) and the admin audience (`auth.admin_audience`, by default
+`gateway`). A separate audience keeps admin tokens from being accepted by the
+APIs behind the gateway, and API tokens from reaching this endpoint.
 """
 
 from __future__ import annotations
 
 from servicekit.web import BaseHandler
 
+from .auth import Authenticator
 from .proxy import Gateway
 from servicekit.resource import Policy
 
@@ -37,12 +40,13 @@ def describe_route(route: Route) -> dict:
 
 
 class StatusHandler(BaseHandler):
-    def initialize(self, gateway: Gateway, admin_scope: str) -> None:
+    def initialize(self, gateway: Gateway, authenticator: Authenticator, admin_scope: str) -> None:
         self.gateway = gateway
+        self.authenticator = authenticator
         self.policy = Policy(scopes=frozenset({admin_scope}))
 
     async def get(self) -> None:
-        await self.gateway.authenticator.authenticate(self, self.policy)
+        await self.authenticator.authenticate(self, self.policy)
         self.set_header("Cache-Control", "no-store")
         self.write_json({
             "routes": [describe_route(route) for route in self.gateway.routes.routes],

@@ -45,7 +45,11 @@ async def build(settings: Settings, stores: Stores) -> Service:
         trust_proxy_headers=settings.common.http.trust_proxy_headers,
     )
     app = make_application(settings.common, stores, [
-        (r"/_gateway/status", StatusHandler, {"gateway": gateway, "admin_scope": settings.auth.admin_scope}),
+        (r"/_gateway/status", StatusHandler, {
+            "gateway": gateway,
+            "authenticator": BearerAuthenticator(AccessTokenValidator(settings.auth.admin_tokens, stores.redis)),
+            "admin_scope": settings.auth.admin_scope,
+        }),
         (r"/.*", ProxyHandler, {"gateway": gateway}),
     ])
     probes = asyncio.ensure_future(run_probes(list(gateway.balancers.values()), session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ class ProxySettings:
 class AuthSettings:
     # Scope a token needs for the admin endpoint.
     admin_scope: str
+    # How admin tokens are validated: like `tokens`, but for the admin audience.
+    admin_tokens: ValidatorSettings
     # Scopes that some client registered at identity_srv can obtain; checked against the routes.
     obtainable_scopes: frozenset[str]
     tokens: ValidatorSettings
@@ -89,11 +92,13 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         max_body_bytes=reader.integer("proxy.max_body_bytes", common.http.max_body_bytes, minimum=1024),
         probe_interval=reader.number("proxy.probe_interval", 2.0, minimum=0.05),
     )
+    tokens = read_validator_settings(reader, issuer=common.issuer,
+                                     audience=reader.string("tokens.audience", "movieAPI"), realm="gateway")
     auth = AuthSettings(
         admin_scope=reader.string("auth.admin_scope", "gateway.admin"),
         obtainable_scopes=read_obtainable_scopes(_conf_path(reader, "auth.clients_file", "clients.toml", env)),
-        tokens=read_validator_settings(reader, issuer=common.issuer,
-                                       audience=reader.string("tokens.audience", "movieAPI"), realm="gateway"),
+        tokens=tokens,
+        admin_tokens=dataclasses.replace(tokens, audience=reader.string("auth.admin_audience", "gateway")),
     )
     routes = load_route_table(_conf_path(reader, "routes.file", "routes.toml", env), auth.obtainable_scopes, env)
     return Settings(common=common, proxy=proxy, auth=auth, routes=routes)

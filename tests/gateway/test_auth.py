@@ -155,10 +155,17 @@ open_seconds = 5
     assert anonymous.code == 401
     assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="gateway"'
     api_token = await fetch(gateway.url + "/_gateway/status", issuer.sign())
-    assert api_token.code == 403
-    assert api_token.headers["WWW-Authenticate"].startswith('Bearer realm="gateway", error="insufficient_scope"')
+    assert api_token.code == 401
+    assert api_token.headers["WWW-Authenticate"] == (
+        'Bearer realm="gateway", error="invalid_token", '
+        'error_description="the token\'s audience does not include gateway"')
+    no_scope = await fetch(gateway.url + "/_gateway/status", issuer.sign(issuer.claims(aud="gateway")))
+    assert no_scope.code == 403
+    assert no_scope.headers["WWW-Authenticate"].startswith('Bearer realm="gateway", error="insufficient_scope"')
+    admin_token = issuer.sign(issuer.claims(scope="gateway.admin", aud="gateway"))
+    assert (await fetch(gateway.url + "/things/1", admin_token)).code == 401
 
-    admin = await fetch(gateway.url + "/_gateway/status", issuer.sign(issuer.claims(scope="gateway.admin")))
+    admin = await fetch(gateway.url + "/_gateway/status", admin_token)
     assert admin.code == 200
     status = json.loads(admin.body)
     assert [route["name"] for route in status["routes"]] == ["things"]
