@@ -11,6 +11,8 @@ import urllib.parse
 
 import pytest
 
+from tests.support.processes import wait_for
+
 from .browser import Browser, Page
 from .conftest import SESSION_COOKIE
 
@@ -47,9 +49,11 @@ def test_callback_query_stays_out_of_the_log(page_stack):
     browser, request = start_sign_in(page_stack)
     # The test issuer has no token endpoint, so the code exchange fails with 502.
     callback(browser, code="secret-code-value", state=request["state"], iss=page_stack.issuer.url)
+    callback_line = re.compile(r"ERROR webclient_srv\.access GET /signin-oidc 502 [0-9.]+ms rid=\w+ client=- sub=-\n")
+    # The access line is written after the response is sent.
+    wait_for(lambda: callback_line.search(page_stack.webclient.log()), 5, message="the callback's access line")
     log = page_stack.webclient.log()
     assert re.search(r"INFO webclient_srv\.access GET /movies 302 [0-9.]+ms rid=\w+ client=- sub=-\n", log)
-    assert re.search(r"ERROR webclient_srv\.access GET /signin-oidc 502 [0-9.]+ms rid=\w+ client=- sub=-\n", log)
     assert "secret-code-value" not in log
     assert request["state"] not in log
     assert request["nonce"] not in log
