@@ -133,10 +133,15 @@ def test_discovery_document(shared_provider):
     assert document["token_endpoint"] == f"{issuer}/connect/token"
     assert document["introspection_endpoint"] == f"{issuer}/connect/introspect"
     assert document["revocation_endpoint"] == f"{issuer}/connect/revocation"
-    assert "authorization_endpoint" not in document
-    assert "userinfo_endpoint" not in document
-    assert document["grant_types_supported"] == ["client_credentials"]
-    assert document["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert "client_credentials" in document["grant_types_supported"]
+    assert "password" not in document["grant_types_supported"]
+    assert "implicit" not in document["grant_types_supported"]
+    # The browser endpoints are advertised exactly when the code grant is served.
+    code_grant = "authorization_code" in document["grant_types_supported"]
+    assert ("authorization_endpoint" in document) == code_grant
+    assert ("userinfo_endpoint" in document) == code_grant
+    assert {"client_secret_basic", "client_secret_post"} <= set(document["token_endpoint_auth_methods_supported"])
+    assert document["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
     assert document["code_challenge_methods_supported"] == ["S256"]
     assert document["id_token_signing_alg_values_supported"] == ["RS256"]
     assert document["subject_types_supported"] == ["public"]
