@@ -38,6 +38,8 @@ setup(
             "pytest-tornado>=0.8.1",
             "secantusdb>=0.7.0b3",
             "Authlib>=1.5",
+            # Authlib's OAuth 2 client runs on requests in the sign-in tests.
+            "requests>=2.32",
             "hypothesis>=6.120",
             # Drives Debian's /usr/bin/chromium in the webclient browser tests.
             "playwright>=1.65",

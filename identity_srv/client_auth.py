@@ -22,6 +22,8 @@ from .secrets import verify_secret
 audit_log = logging.getLogger("identity_srv.audit")
 
 METHODS = ("client_secret_basic", "client_secret_post")
+# The token endpoint also takes public clients, which send no secret (RFC 8414 §2).
+TOKEN_ENDPOINT_METHODS = (*METHODS, "none")
 
 # Longest client id copied into a log line; longer ones are cut.
 _LOGGED_ID_LENGTH = 80
@@ -82,11 +84,18 @@ def read_credentials(headers: HTTPHeaders, form: dict[str, str]) -> Credentials:
     if "client_id" not in form:
         raise InvalidClient("client authentication is required: use client_secret_basic or "
                             "client_secret_post")
-    return Credentials(form["client_id"], form.get("client_secret", ""), "client_secret_post")
+    if "client_secret" not in form:
+        return Credentials(form["client_id"], "", "none")
+    return Credentials(form["client_id"], form["client_secret"], "client_secret_post")
 
 
-def authenticate(registry: Registry, headers: HTTPHeaders, form: dict[str, str]) -> Client:
+def authenticate(registry: Registry, headers: HTTPHeaders, form: dict[str, str],
+                 allow_public: bool = False) -> Client:
     """Return the client the request authenticates as; raise InvalidClient otherwise.
+
+    With `allow_public` (the token endpoint), a public client identifies itself
+    with `client_id` alone (method `none`); PKCE then binds its code instead of a
+    secret. A confidential client always needs its secret.
 
     An unknown client id and a wrong secret give the same answer and take the same
     time (a digest is compared either way), so the answer does not reveal which
@@ -104,6 +113,8 @@ def authenticate(registry: Registry, headers: HTTPHeaders, form: dict[str, str])
     reason = None
     if client is None:
         reason = "unknown client"
+    elif not client.confidential and allow_public and credentials.method == "none":
+        return client
     elif not client.confidential:
         reason = "public client at an endpoint that requires a secret"
     elif not credentials.secret:

@@ -19,9 +19,7 @@ from servicekit.settings import SettingsError
 
 from .secrets import HASH_PATTERN
 
-# Grant types a client may be configured with. The token endpoint serves only those
-# with a module in `identity_srv.grants`; the others are accepted here so that the
-# browser client's configuration can be written before its grants exist.
+# Grant types a client may be configured with; each has a module in `identity_srv.grants`.
 KNOWN_GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
 
 # RFC 6749 Appendix A.1: client_id = *VSCHAR, printable ASCII 0x20-0x7E.
@@ -62,6 +60,10 @@ class Client:
     post_logout_redirect_uris: tuple[str, ...]
     require_pkce: bool
     access_token_lifetime: int
+    # Show the consent page before the first code for a user.
+    require_consent: bool = False
+    # Where the provider POSTs a logout token when a session of this client ends.
+    backchannel_logout_uri: str | None = None
 
     @property
     def confidential(self) -> bool:
@@ -205,7 +207,19 @@ def _read_client(entry: _Entry, scopes: tuple[str, ...]) -> Client:
         post_logout_redirect_uris=entry.strings("post_logout_redirect_uris"),
         require_pkce=entry.boolean("require_pkce", True),
         access_token_lifetime=entry.integer("access_token_lifetime", DEFAULT_ACCESS_TOKEN_LIFETIME, minimum=1),
+        require_consent=entry.boolean("require_consent", False),
+        backchannel_logout_uri=entry.raw.get("backchannel_logout_uri"),
     )
+    uri = client.backchannel_logout_uri
+    if uri is not None and (not isinstance(uri, str) or not uri.startswith(("http://", "https://"))
+                            or "#" in uri):
+        raise entry.fail(f"'backchannel_logout_uri' must be an http(s) URL without a fragment, not {uri!r}")
+    for redirect_uri in (*client.redirect_uris, *client.post_logout_redirect_uris):
+        # RFC 6749 §3.1.2: an absolute URI without a fragment.
+        if not redirect_uri.startswith(("http://", "https://")) or "#" in redirect_uri:
+            raise entry.fail(f"redirect URI {redirect_uri!r} must be an absolute http(s) URL without a fragment")
+    if "authorization_code" in client.grant_types and not client.redirect_uris:
+        raise entry.fail(f"client {client_id!r} uses authorization_code but has no redirect_uris")
     if not client.grant_types:
         raise entry.fail(f"client {client_id!r} has no grant_types")
     for grant in client.grant_types:

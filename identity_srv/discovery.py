@@ -1,16 +1,14 @@
 """The discovery document (OpenID Connect Discovery 1.0 §3, RFC 8414 §2).
 
 Endpoint paths follow IdentityServer4's, which clients of the reference
-architecture expect. Only endpoints that exist are advertised: the authorization,
-UserInfo and end-session endpoints (`/connect/authorize`, `/connect/userinfo`,
-`/connect/endsession`) join the document when the browser sign-in is built.
+architecture expect.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .client_auth import METHODS
+from .client_auth import METHODS, TOKEN_ENDPOINT_METHODS
 from .grants import GRANTS
 from .settings import Settings
 
@@ -19,10 +17,14 @@ JWKS_PATH = "/.well-known/openid-configuration/jwks"
 TOKEN_PATH = "/connect/token"
 INTROSPECTION_PATH = "/connect/introspect"
 REVOCATION_PATH = "/connect/revocation"
+AUTHORIZE_PATH = "/connect/authorize"
+USERINFO_PATH = "/connect/userinfo"
+END_SESSION_PATH = "/connect/endsession"
 
 # Claims of the access tokens and ID tokens themselves, besides the user claims
 # that identity scopes release.
-_TOKEN_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope")
+_TOKEN_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "auth_time", "nonce",
+                 "sid", "at_hash", "amr", "azp")
 
 
 def discovery_document(settings: Settings) -> dict[str, Any]:
@@ -34,22 +36,32 @@ def discovery_document(settings: Settings) -> dict[str, Any]:
         claims.extend(claim for claim in scope.claims if claim not in claims)
     return {
         "issuer": issuer,
-        "jwks_uri": issuer + JWKS_PATH,
+        "authorization_endpoint": issuer + AUTHORIZE_PATH,
         "token_endpoint": issuer + TOKEN_PATH,
+        "userinfo_endpoint": issuer + USERINFO_PATH,
+        "jwks_uri": issuer + JWKS_PATH,
+        "end_session_endpoint": issuer + END_SESSION_PATH,
         "introspection_endpoint": issuer + INTROSPECTION_PATH,
         "revocation_endpoint": issuer + REVOCATION_PATH,
         "grant_types_supported": list(GRANTS),
-        # TODO: add "code" with the authorization endpoint; until then no response type exists.
-        "response_types_supported": [],
+        # Authorization code only: no implicit or hybrid flow.
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "subject_types_supported": ["public"],
         "scopes_supported": list(registry.all_scopes()),
         "claims_supported": claims,
-        "token_endpoint_auth_methods_supported": list(METHODS),
+        "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_METHODS),
         "introspection_endpoint_auth_methods_supported": list(METHODS),
         "revocation_endpoint_auth_methods_supported": list(METHODS),
-        # PKCE with S256 only; plain is not accepted (RFC 9700 §2.1.1).
+        # PKCE with S256 only; plain is not accepted.
         "code_challenge_methods_supported": ["S256"],
-        # The algorithm of new signing keys. OpenID Connect Discovery requires the
-        # field although ID tokens come with the browser sign-in.
+        # RFC 9207: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": True,
         "id_token_signing_alg_values_supported": [settings.keys.algorithm],
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "claims_parameter_supported": False,
     }

@@ -25,6 +25,11 @@ class ProviderHandler(BaseHandler):
     def initialize(self, provider: Provider) -> None:
         self.provider = provider
 
+    def check_xsrf_cookie(self) -> None:
+        # These endpoints authenticate clients, not browser cookies, so the
+        # application-wide XSRF check of the sign-in pages does not apply.
+        return None
+
 
 class DiscoveryHandler(ProviderHandler):
     def initialize(self, provider: Provider) -> None:
@@ -61,8 +66,8 @@ class FormEndpointHandler(ProviderHandler):
     def read_form(self) -> dict[str, str]:
         return parse_form(self.request.headers, self.request.body)
 
-    def authenticate_client(self, form: dict[str, str]) -> Client:
-        client = authenticate(self.provider.registry, self.request.headers, form)
+    def authenticate_client(self, form: dict[str, str], allow_public: bool = False) -> Client:
+        client = authenticate(self.provider.registry, self.request.headers, form, allow_public)
         self.log_client_id = client.client_id
         return client
 
@@ -73,15 +78,13 @@ class TokenHandler(FormEndpointHandler):
         grant_type = required(form, "grant_type")
         grant = GRANTS.get(grant_type)
         if grant is None:
-            # TODO: authorization_code and refresh_token are configured for the web
-            # client but not served yet; they answer unsupported_grant_type until then.
             raise UnsupportedGrantType("this grant type is not supported")
 
-        client = self.authenticate_client(form)
+        client = self.authenticate_client(form, allow_public=True)
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"the client may not use the {grant_type} grant")
-        request = grant.validate(self.provider, client, form)
-        self.write_json(grant.issue(self.provider, request))
+        request = await grant.validate(self.provider, client, form)
+        self.write_json(await grant.issue(self.provider, request))
 
 
 class IntrospectionHandler(FormEndpointHandler):

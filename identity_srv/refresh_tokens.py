@@ -87,6 +87,7 @@ class Family:
     sid: str
     auth_time: int
     absolute_expiry: int
+    amr: tuple[str, ...] = ()
 
 
 def _hash(token: str) -> str:
@@ -121,7 +122,8 @@ class RefreshTokenStore:
     def _key(self, family_id: str) -> str:
         return f"{self._prefix}rtf:{{{family_id}}}"
 
-    async def create(self, client_id: str, sub: str, scope: str, sid: str, auth_time: int) -> tuple[str, Family]:
+    async def create(self, client_id: str, sub: str, scope: str, sid: str, auth_time: int,
+                     amr: tuple[str, ...] = ()) -> tuple[str, Family]:
         """Start a family for a new grant; return its first token and the family.
 
         The absolute lifetime counts from `auth_time`, the sign-in, so refreshing
@@ -131,12 +133,12 @@ class RefreshTokenStore:
         token = _new_token(family_id)
         now = int(time.time())
         absolute_expiry = auth_time + self.absolute_lifetime
-        family = Family(family_id, client_id, sub, scope, sid, auth_time, absolute_expiry)
+        family = Family(family_id, client_id, sub, scope, sid, auth_time, absolute_expiry, amr)
         key = self._key(family_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={
                 "client_id": client_id, "sub": sub, "scope": scope, "sid": sid,
-                "auth_time": auth_time, "absolute_expiry": absolute_expiry,
+                "auth_time": auth_time, "absolute_expiry": absolute_expiry, "amr": " ".join(amr),
                 "current": _hash(token), "previous": "", "rotated_at": now, "revoked": "0",
             })
             pipe.expire(key, max(1, min(self.idle_lifetime, absolute_expiry - now)))
@@ -169,7 +171,7 @@ class RefreshTokenStore:
             return status, None, None
         fields = {result[i].decode(): result[i + 1].decode() for i in range(1, len(result), 2)}
         family = Family(family_id, fields["client_id"], fields["sub"], fields["scope"], fields["sid"],
-                        int(fields["auth_time"]), int(fields["absolute_expiry"]))
+                        int(fields["auth_time"]), int(fields["absolute_expiry"]), tuple(fields["amr"].split()))
         return status, new_token, family
 
     async def revoke_family(self, family_id: str) -> bool:
@@ -190,4 +192,4 @@ class RefreshTokenStore:
         if int(data["absolute_expiry"]) <= time.time():
             return None
         return Family(family_id, data["client_id"], data["sub"], data["scope"], data["sid"],
-                      int(data["auth_time"]), int(data["absolute_expiry"]))
+                      int(data["auth_time"]), int(data["absolute_expiry"]), tuple(data["amr"].split()))

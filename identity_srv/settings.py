@@ -14,6 +14,8 @@ from typing import Mapping
 from servicekit.settings import CommonSettings, Reader, SettingsError, find_conf_dir, load_raw, read_common
 
 from .clients import Registry, load_registry
+from .login_throttle import ThrottleLimits
+from .passwords import MAX_COST, MIN_COST
 from .secrets import DEVELOPMENT_SECRET_HASH
 
 SERVICE = "identity_srv"
@@ -49,11 +51,35 @@ class KeySettings:
 
 
 @dataclass(frozen=True)
+class SignInSettings:
+    """Browser sign-in: cookie, lifetimes in seconds, and the password hash cost."""
+
+    cookie_name: str
+    session_lifetime: int
+    remember_lifetime: int
+    # How long a user has to finish signing in once the authorization request arrived.
+    interaction_lifetime: int
+    code_lifetime: int
+    # How long a used code is remembered, so that its replay revokes its tokens.
+    code_replay_window: int
+    id_token_lifetime: int
+    refresh_idle_lifetime: int
+    refresh_absolute_lifetime: int
+    # Seconds in which a second use of a just-rotated refresh token fails without
+    # revoking its family, for clients that refresh from two places at once.
+    refresh_reuse_grace: float
+    bcrypt_cost: int
+    throttle_user: ThrottleLimits
+    throttle_address: ThrottleLimits
+
+
+@dataclass(frozen=True)
 class Settings:
     common: CommonSettings
     keys: KeySettings
     clients_file: Path
     registry: Registry
+    signin: SignInSettings
 
 
 def _read_keys(reader: Reader) -> KeySettings:
@@ -77,6 +103,45 @@ def _read_keys(reader: Reader) -> KeySettings:
                             f"keys.reload_interval + keys.jwks_max_age = {needed:g} seconds in "
                             f"{reader.source}")
     return keys
+
+
+def _read_throttle(reader: Reader, kind: str, delay_after: int, lock_after: int) -> ThrottleLimits:
+    prefix = f"login_throttle.{kind}_"
+    limits = ThrottleLimits(
+        delay_after=reader.integer(prefix + "delay_after", delay_after, minimum=1),
+        lock_after=reader.integer(prefix + "lock_after", lock_after, minimum=1),
+        lock_seconds=reader.integer(prefix + "lock_seconds", 900, minimum=1),
+        max_delay=reader.integer(prefix + "max_delay", 30, minimum=1),
+        window=reader.integer(prefix + "window", 900, minimum=1),
+    )
+    if limits.lock_after <= limits.delay_after:
+        raise SettingsError(f"setting '{prefix}lock_after' is {limits.lock_after}: use a value above "
+                            f"{prefix}delay_after ({limits.delay_after}) in {reader.source}")
+    return limits
+
+
+def _read_signin(reader: Reader, registry: Registry) -> SignInSettings:
+    signin = SignInSettings(
+        cookie_name=reader.string("signin.cookie_name", "idp.session"),
+        session_lifetime=reader.integer("signin.session_lifetime", 8 * 3600, minimum=60),
+        remember_lifetime=reader.integer("signin.remember_lifetime", 14 * 86_400, minimum=60),
+        interaction_lifetime=reader.integer("signin.interaction_lifetime", 600, minimum=30),
+        code_lifetime=reader.integer("signin.code_lifetime", 60, minimum=1, maximum=600),
+        code_replay_window=reader.integer("signin.code_replay_window", registry.max_access_token_lifetime(),
+                                          minimum=60),
+        id_token_lifetime=reader.integer("signin.id_token_lifetime", 300, minimum=30),
+        refresh_idle_lifetime=reader.integer("signin.refresh_idle_lifetime", 15 * 86_400, minimum=60),
+        refresh_absolute_lifetime=reader.integer("signin.refresh_absolute_lifetime", 30 * 86_400, minimum=60),
+        refresh_reuse_grace=reader.number("signin.refresh_reuse_grace", 2.0),
+        bcrypt_cost=reader.integer("passwords.bcrypt_cost", MIN_COST, minimum=MIN_COST, maximum=MAX_COST),
+        throttle_user=_read_throttle(reader, "user", delay_after=5, lock_after=10),
+        throttle_address=_read_throttle(reader, "address", delay_after=20, lock_after=100),
+    )
+    if signin.refresh_idle_lifetime > signin.refresh_absolute_lifetime:
+        raise SettingsError(f"setting 'signin.refresh_idle_lifetime' is {signin.refresh_idle_lifetime}: use at "
+                            f"most signin.refresh_absolute_lifetime ({signin.refresh_absolute_lifetime}) in "
+                            f"{reader.source}")
+    return signin
 
 
 def reject_development_credentials(settings: Settings) -> None:
@@ -105,7 +170,9 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
     clients_file = Path(reader.string("clients.file", "clients.toml"))
     if not clients_file.is_absolute():
         clients_file = find_conf_dir(env) / clients_file
-    return Settings(common=common, keys=keys, clients_file=clients_file, registry=load_registry(clients_file))
+    registry = load_registry(clients_file)
+    return Settings(common=common, keys=keys, clients_file=clients_file, registry=registry,
+                    signin=_read_signin(reader, registry))
 
 
 def load_settings_to_serve(env: Mapping[str, str] = os.environ) -> Settings:

@@ -33,15 +33,17 @@ class IssuedToken:
 
 def issue_access_token(keyring: KeyRing, issuer: str, subject: str, client_id: str,
                        audience: tuple[str, ...], scopes: tuple[str, ...], lifetime: int,
-                       now: float | None = None) -> IssuedToken:
+                       now: float | None = None, extra_claims: dict[str, Any] | None = None) -> IssuedToken:
     """Sign an access token for `audience` with the key that signs now.
 
     `aud` is a string when there is one audience and a list otherwise (RFC 7519 §4.1.3).
+    `extra_claims` (a user's `role`, `name`, `auth_time`) never replace the standard claims.
     """
     now = time.time() if now is None else now
     key = keyring.signing_key(now)
     issued_at = int(now)
     claims: dict[str, Any] = {
+        **(extra_claims or {}),
         "iss": issuer,
         "sub": subject,
         "aud": audience[0] if len(audience) == 1 else list(audience),

@@ -112,7 +112,12 @@ async def _serve(settings: Any, build: Callable[[Any, Stores], Awaitable[Service
     log = logging.getLogger(f"{common.service}.app")
     stores = open_stores(common)
     try:
-        service = await build(settings, stores)
+        try:
+            service = await build(settings, stores)
+        except SettingsError as exc:
+            # Some settings can only be checked against the stores, at start.
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return 2
         try:
             server = start_server(service, common)
         except OSError as exc:

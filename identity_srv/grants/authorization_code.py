@@ -86,7 +86,8 @@ async def issue(provider: Provider, request: AuthorizationCodeRequest) -> dict[s
     families = []
     if "offline_access" in grant.scopes and "refresh_token" in grant.client.grant_types:
         refresh_token, family = await provider.refresh_tokens.create(
-            grant.client.client_id, grant.user.sub, " ".join(grant.scopes), grant.sid, grant.auth_time)
+            grant.client.client_id, grant.user.sub, " ".join(grant.scopes), grant.sid, grant.auth_time,
+            grant.amr)
         families.append(family.family_id)
         response["refresh_token"] = refresh_token
         await provider.sessions.add_family(grant.sid, family.family_id)

@@ -22,7 +22,7 @@ class ClientCredentialsRequest:
     scopes: tuple[str, ...]
 
 
-def validate(provider: Provider, client: Client, form: dict[str, str]) -> ClientCredentialsRequest:
+async def validate(provider: Provider, client: Client, form: dict[str, str]) -> ClientCredentialsRequest:
     """Check the requested scopes against the client's; omitted scope means all its API scopes.
 
     Other parameters are ignored: RFC 6749 §3.2 says unrecognized ones MUST be.
@@ -31,7 +31,7 @@ def validate(provider: Provider, client: Client, form: dict[str, str]) -> Client
     return ClientCredentialsRequest(client=client, scopes=scopes)
 
 
-def issue(provider: Provider, request: ClientCredentialsRequest) -> dict[str, Any]:
+async def issue(provider: Provider, request: ClientCredentialsRequest) -> dict[str, Any]:
     """Sign the access token and return the token response (RFC 6749 §5.1)."""
     client = request.client
     # RFC 9068 §2.2: with no resource owner, `sub` is the client's own id.

@@ -63,7 +63,7 @@ async def validate(provider: Provider, client: Client, form: dict[str, str]) -> 
         raise InvalidGrant("the user of this refresh token no longer exists")
     scopes = requested or tuple(family.scope.split())
     grant = UserGrant(client=client, user=user, scopes=scopes, auth_time=family.auth_time, sid=family.sid,
-                      amr=("pwd",))
+                      amr=family.amr)
     return RefreshRequest(grant=grant, refresh_token=new_token)
 
 
