@@ -24,10 +24,29 @@ async def introspect(provider: Provider, token: str) -> dict[str, Any]:
     boundary answers 503 instead of calling a revoked token active.
     """
     claims = verify_access_token(provider.keyring, provider.issuer, token)
-    if claims is None or not isinstance(claims.get("jti"), str):
+    if claims is None:
+        return await _introspect_refresh_token(provider, token)
+    if not isinstance(claims.get("jti"), str):
         return dict(INACTIVE)
     if await denylist.is_revoked(provider.redis, claims["jti"]):
         return dict(INACTIVE)
     answer = {"active": True, "token_type": "Bearer"}
     answer.update({name: claims[name] for name in _ANSWER_CLAIMS if name in claims})
     return answer
+
+
+async def _introspect_refresh_token(provider: Provider, token: str) -> dict[str, Any]:
+    """Describe a live refresh token: its client, subject, scope and absolute expiry."""
+    family = await provider.refresh_tokens.find(token)
+    if family is None:
+        return dict(INACTIVE)
+    return {
+        "active": True,
+        "token_type": "refresh_token",
+        "client_id": family.client_id,
+        "sub": family.sub,
+        "scope": family.scope,
+        "iss": provider.issuer,
+        "iat": family.auth_time,
+        "exp": family.absolute_expiry,
+    }

@@ -27,9 +27,9 @@ async def revoke(provider: Provider, client: Client, token: str) -> None:
     making the revocation request"; RFC 6749 §5.2: invalid_grant covers a grant
     "issued to another client").
     """
-    # TODO: refresh tokens are not issued yet; when they are, look them up here too.
     claims = verify_access_token(provider.keyring, provider.issuer, token)
     if claims is None:
+        await _revoke_refresh_token(provider, client, token)
         return
     if claims.get("client_id") != client.client_id:
         audit_log.warning("revocation rejected: client=%s jti=%s belongs to another client",
@@ -37,3 +37,20 @@ async def revoke(provider: Provider, client: Client, token: str) -> None:
         raise InvalidGrant("the token was issued to another client")
     await denylist.revoke(provider.redis, claims["jti"], claims["exp"])
     audit_log.info("access token revoked: client=%s jti=%s", client.client_id, claims["jti"])
+
+
+async def _revoke_refresh_token(provider: Provider, client: Client, token: str) -> None:
+    """Revoke the refresh token's whole family if it is live and was issued to `client`.
+
+    RFC 7009 §2.1: revoking a refresh token should also invalidate the tokens of
+    the same grant; here that is every refresh token of the family.
+    """
+    family = await provider.refresh_tokens.find(token)
+    if family is None:
+        return
+    if family.client_id != client.client_id:
+        audit_log.warning("revocation rejected: client=%s refresh family=%s belongs to another client",
+                          client.client_id, family.family_id)
+        raise InvalidGrant("the token was issued to another client")
+    await provider.refresh_tokens.revoke_family(family.family_id)
+    audit_log.info("refresh token revoked: client=%s family=%s", client.client_id, family.family_id)

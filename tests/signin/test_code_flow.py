@@ -435,3 +435,25 @@ def test_backchannel_logout_token_delivered(provider, receiver):
     assert claims["sid"] == jwt.decode(tokens["id_token"], options={"verify_signature": False})["sid"]
     assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
     assert "nonce" not in claims
+
+
+def test_refresh_token_introspected_and_revoked(provider):
+    _, tokens = sign_in_and_exchange(provider.url)
+    described = introspect(provider.url, tokens["refresh_token"])
+    assert described["active"] is True
+    assert described["token_type"] == "refresh_token"
+    assert described["client_id"] == "movies_mvc_client"
+    assert described["sub"] == "818727"
+    assert described["scope"] == SCOPE
+
+    foreign = requests.post(f"{provider.url}/connect/revocation", data={"token": tokens["refresh_token"]},
+                            auth=("movieClient", "secret"), timeout=10)
+    assert foreign.status_code == 400
+    assert foreign.json() == {"error": "invalid_grant", "error_description": "the token was issued to another client"}
+
+    revoked = requests.post(f"{provider.url}/connect/revocation", data={"token": tokens["refresh_token"]},
+                            auth=("movies_mvc_client", "secret"), timeout=10)
+    assert revoked.status_code == 200
+    assert introspect(provider.url, tokens["refresh_token"]) == {"active": False}
+    assert refresh(provider.url, tokens["refresh_token"]).json() == {
+        "error": "invalid_grant", "error_description": "the refresh token was revoked"}
