@@ -30,15 +30,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from servicekit.embedded import free_port, redis_server, secantus_server  # noqa: E402
-from tests.support.identity import client_credentials_token, post_form  # noqa: E402
-from tests.support.processes import ServiceProcess, get_status, wait_for  # noqa: E402
+from servicekit.embedded import free_port, redis_server, secantus_server
+from tests.support.identity import client_credentials_token, post_form
+from tests.support.processes import ServiceProcess, get_status, wait_for
 
 MOVIE = {"title": "The Matrix", "genre": "Science Fiction", "rating": 8.7, "releaseDate": "1999-03-31"}
 # Rate limits of the demo routes, raised so that the benchmark measures the

@@ -8,12 +8,11 @@ APIs behind the gateway, and API tokens from reaching this endpoint.
 
 from __future__ import annotations
 
+from servicekit.resource import Policy
 from servicekit.web import BaseHandler
 
 from .auth import Authenticator
 from .proxy import Gateway
-from servicekit.resource import Policy
-
 from .routes import Route
 
 

@@ -78,7 +78,7 @@ class Balancer:
                                        timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                     await response.read()
                     up = 200 <= response.status < 300
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 up = False
             if up:
                 host.healthy = True

@@ -11,7 +11,7 @@ go too, because RFC 9110 section 11.7 scopes them to the next hop, and so does
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 

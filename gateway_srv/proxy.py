@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 import aiohttp
 import tornado.iostream
@@ -33,7 +34,13 @@ from servicekit.web import REQUEST_ID_HEADER, BaseHandler
 from .auth import Authenticator
 from .balancer import Balancer, Host
 from .circuit import CircuitBreaker
-from .errors import BadGateway, CircuitOpen, GatewayTimeout, MethodNotAllowed, route_problem
+from .errors import (
+    BadGateway,
+    CircuitOpen,
+    GatewayTimeout,
+    MethodNotAllowed,
+    route_problem,
+)
 from .forwarding import downstream_request_headers, end_to_end, has_body
 from .ratelimit import RateLimiter, rate_limit_headers
 from .routes import IDEMPOTENT_METHODS, METHODS, Route, RouteTable
@@ -223,7 +230,7 @@ class ProxyHandler(BaseHandler):
             except asyncio.CancelledError:
                 host.outstanding -= 1
                 raise
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 host.outstanding -= 1
                 self._record_failure(balancer, host)
                 raise route_problem(GatewayTimeout, route.name,
@@ -292,7 +299,7 @@ class ProxyHandler(BaseHandler):
                 await self.flush()
         except tornado.iostream.StreamClosedError:
             return
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # The status line is already sent, so the only honest signal left is to
             # close the connection before the body is complete.
             log.warning("route %s: downstream body failed after the headers: %s (rid=%s)",

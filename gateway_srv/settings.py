@@ -5,12 +5,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from servicekit.resource import ValidatorSettings, read_validator_settings
-from servicekit.settings import CommonSettings, Reader, SettingsError, find_conf_dir, load_raw, read_common
+from servicekit.settings import (
+    CommonSettings,
+    Reader,
+    SettingsError,
+    find_conf_dir,
+    load_raw,
+    read_common,
+)
 
 from .routes import RouteTable, load_route_table
 

@@ -43,7 +43,7 @@ class PathTemplate:
     segments: tuple[Segment, ...]
 
     @classmethod
-    def parse(cls, text: str) -> "PathTemplate":
+    def parse(cls, text: str) -> PathTemplate:
         """Parse `text`; raise `TemplateError` when it is not a valid template."""
         if not isinstance(text, str) or not text.startswith("/"):
             raise TemplateError(f"{text!r} must be a string starting with '/'")

@@ -14,6 +14,7 @@ from gateway_srv.proxy import Gateway
 from gateway_srv.settings import load_settings
 from servicekit.embedded import free_port
 from servicekit.service import Service, open_stores
+from tests.support.identity import identity_service  # noqa: F401 - a fixture for this folder
 
 from .downstreams import Downstream
 

@@ -107,7 +107,7 @@ class Downstream:
         """Return the TCP connections accepted since the first start."""
         return self.connections + (self.server.connections if self.server else 0)
 
-    def start(self) -> "Downstream":
+    def start(self) -> Downstream:
         app = tornado.web.Application([
             (r"/healthz", HealthHandler),
             (r"/.*", EchoHandler, {"name": self.name, "seen": self.seen, "delay": self.delay}),
@@ -125,7 +125,7 @@ class Downstream:
 
 
 class HangingDownstream(Downstream):
-    def start(self) -> "HangingDownstream":
+    def start(self) -> HangingDownstream:
         self.server = CountingServer(tornado.web.Application([(r"/(.*)", HangHandler)]))
         self.server.listen(self.port, address="127.0.0.1")
         return self
@@ -149,7 +149,7 @@ class ResettingDownstream:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         writer.transport.abort()
 
-    async def start(self) -> "ResettingDownstream":
+    async def start(self) -> ResettingDownstream:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
         return self
 

@@ -7,7 +7,7 @@ import json
 from tests.support.identity import client_credentials_token, start_identity
 from tests.support.processes import ROOT, ServiceProcess, get_status
 
-from .test_movies_e2e import call
+from .calls import call
 
 # What an operator appends to conf/clients.toml to use the admin endpoint.
 ADMIN_CLIENT = """

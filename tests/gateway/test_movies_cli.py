@@ -8,14 +8,14 @@ import os
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.support.identity import client_credentials_token, identity_service  # noqa: F401 - fixture
+from tests.support.identity import client_credentials_token
 from tests.support.processes import ROOT, ServiceProcess
 
-from .test_movies_e2e import DATABASE, call
+from .calls import call
+from .test_movies_e2e import DATABASE
 
 CLI = ROOT / "scripts" / "movies_cli.py"
 MOVIES = [
@@ -57,7 +57,7 @@ def stack(identity_service, store_env, tmp_path):
 
 def run_cli(identity, gateway, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ISSUER": identity.url, "MOVIES_GATEWAY": gateway.url}
-    return subprocess.run([sys.executable, str(CLI), *args], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, str(CLI), *args], check=False, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_cli_lists_searches_shows(stack):
@@ -88,7 +88,7 @@ def test_cli_reports_errors_on_one_line(stack, tmp_path):
     assert missing.stderr.startswith("movies_cli: GET /movies/65f1c0ffee0123456789abcd failed: 404")
     env_secret = {**os.environ, "ISSUER": identity.url, "MOVIES_GATEWAY": gateway.url,
                   "MOVIES_CLIENT_SECRET": "wrong"}
-    wrong = subprocess.run([sys.executable, str(CLI), "list"], env=env_secret, capture_output=True, text=True,
+    wrong = subprocess.run([sys.executable, str(CLI), "list"], check=False, env=env_secret, capture_output=True, text=True,
                            timeout=60)
     assert wrong.returncode == 1
     assert wrong.stderr.startswith("movies_cli: token request for client movieClient failed: 401 invalid_client")

@@ -8,12 +8,8 @@ GATEWAY_MOVIES_URL.
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -21,38 +17,12 @@ from pymongo import MongoClient
 from tests.support.processes import ServiceProcess, wait_for
 from tests.support.test_issuer import TestIssuer
 
+from .calls import call
+
 DATABASE = "movies_gateway_test"
 ALICE = "818727"
 BOB = "88421113"
 MOVIE = {"title": "The Matrix", "genre": "Science Fiction", "rating": 8.7, "releaseDate": "1999-03-31"}
-
-
-@dataclass
-class Response:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def call(base_url: str, method: str, path: str, token: str | None = None, body: Any = None,
-         headers: dict[str, str] | None = None) -> Response:
-    connection = http.client.HTTPConnection(base_url.removeprefix("http://"), timeout=30)
-    all_headers = dict(headers or {})
-    if token:
-        all_headers["Authorization"] = f"Bearer {token}"
-    payload = None
-    if body is not None:
-        payload = json.dumps(body).encode()
-        all_headers["Content-Type"] = "application/json"
-    try:
-        connection.request(method, path, body=payload, headers=all_headers)
-        response = connection.getresponse()
-        return Response(response.status, response.headers, response.read())
-    finally:
-        connection.close()
 
 
 def start_movies(redis_url: str, mongo_url: str, issuer: TestIssuer, log_path) -> ServiceProcess:
