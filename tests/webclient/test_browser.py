@@ -13,6 +13,7 @@ Screenshots of each page go to test-output/webclient/ (git-ignored).
 from __future__ import annotations
 
 import concurrent.futures
+import html
 import json
 import re
 import subprocess
@@ -260,6 +261,16 @@ def test_alice_is_refused_admin_and_bobs_movie(full_stack, new_page):
     assert "Only the movie's owner or an administrator may edit it." in page.inner_text("main")
     screenshot(page, "alice-02-edit-403")
 
+    # Posting the edit form anyway, with her own CSRF token, reaches the API, which refuses it.
+    xsrf = page.get_attribute("input[name=_xsrf]", "value")
+    posted = page.request.post(f"{full_stack.url}{movie_path}/edit", max_redirects=0, form={
+        "_xsrf": xsrf, "etag": '"1"', "title": "Mine now", "genre": "Crime", "rating": "1",
+        "releaseDate": "1972-03-24", "imageUrl": ""})
+    assert posted.status == 403
+    assert "Only the movie's owner or an administrator may change it." in html.unescape(posted.text())
+    page.goto(movie_path)
+    assert page.inner_text("#movie-title") == "The Godfather"
+
 
 def session_cookie(page) -> str:
     return next(cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "webclient_session")
@@ -307,3 +318,8 @@ def test_expiring_access_token_is_refreshed_unnoticed(full_stack, new_page):
     assert page_status(f"{full_stack.url}/claims", cookie) == 200
     page.goto("/claims")
     assert claim(page, "access-token-claims", "jti") not in (first_jti, second_jti)
+
+    log = full_stack.webclient.log()
+    assert "INFO webclient_srv.audit access token refreshed sub=88421113" in log
+    assert "refresh rejected" not in log
+    assert "eyJ" not in log
