@@ -21,7 +21,7 @@ def readable_claims(claims: dict[str, Any]) -> list[tuple[str, str]]:
     for name in sorted(claims):
         value = claims[name]
         if name in TIME_CLAIMS and isinstance(value, (int, float)) and not isinstance(value, bool):
-            moment = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+            moment = datetime.datetime.fromtimestamp(value, datetime.UTC)
             text = f"{value} ({moment:%Y-%m-%d %H:%M:%S} UTC)"
         elif isinstance(value, list):
             text = ", ".join(str(item) for item in value)

@@ -10,9 +10,18 @@ from servicekit.service import Service, make_application
 from servicekit.stores import Stores
 
 from .account_pages import AdminHandler, ClaimsHandler, HomeHandler
-from .auth_pages import SignInCallbackHandler, SignInHandler, SignOutCallbackHandler, SignOutHandler
+from .auth_pages import (
+    SignInCallbackHandler,
+    SignInHandler,
+    SignOutCallbackHandler,
+    SignOutHandler,
+)
 from .movie_pages import (
-    MovieCreateHandler, MovieDeleteHandler, MovieDetailsHandler, MovieEditHandler, MovieListHandler,
+    MovieCreateHandler,
+    MovieDeleteHandler,
+    MovieDetailsHandler,
+    MovieEditHandler,
+    MovieListHandler,
 )
 from .movies_api import MoviesApi
 from .pages import PageHandler

@@ -7,13 +7,18 @@ someone else in between ends in 412 instead of being overwritten.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httpclient import (
+    AsyncHTTPClient,
+    HTTPClientError,
+    HTTPRequest,
+    HTTPResponse,
+)
 
 from .errors import ApiFailed, MovieNotFound
 
@@ -68,7 +73,7 @@ class MoviesApi:
                               connect_timeout=self.timeout, request_timeout=self.timeout)
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
-        except (OSError, asyncio.TimeoutError, HTTPClientError) as exc:
+        except (TimeoutError, OSError, HTTPClientError) as exc:
             raise ApiFailed(503, UNAVAILABLE_MESSAGE,
                             log_detail=f"{method} {path} through the gateway: {type(exc).__name__}: {exc}") from None
         if response.code >= 400:

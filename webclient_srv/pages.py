@@ -10,10 +10,11 @@ for the person and the request id, never a stack trace.
 from __future__ import annotations
 
 import functools
-import logging
 import http
+import logging
 import urllib.parse
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import tornado.web
 

@@ -13,13 +13,18 @@ import re
 import secrets
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 from servicekit.resource import JwksCache
 
 from .errors import (
-    InvalidCallback, InvalidIdToken, ProviderRejected, SessionBusy, StateMismatch, UnknownSignIn,
+    InvalidCallback,
+    InvalidIdToken,
+    ProviderRejected,
+    SessionBusy,
+    StateMismatch,
+    UnknownSignIn,
 )
 from .oidc import pkce
 from .oidc.id_token import IdTokenValidator

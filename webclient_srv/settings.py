@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from servicekit.resource.jwks import ASYMMETRIC_ALGORITHMS
-from servicekit.settings import CommonSettings, Reader, SettingsError, load_raw, read_common
+from servicekit.settings import (
+    CommonSettings,
+    Reader,
+    SettingsError,
+    load_raw,
+    read_common,
+)
 
 SERVICE = "webclient_srv"
 ENV_PREFIX = "WEBCLIENT"

@@ -9,7 +9,13 @@ import time
 import redis.asyncio
 
 from webclient_srv.oidc.pkce import new_verifier, s256_challenge
-from webclient_srv.sessions import MAX_PENDING_SIGN_INS, PendingSignIn, PendingSignInStore, Session, SessionStore
+from webclient_srv.sessions import (
+    MAX_PENDING_SIGN_INS,
+    PendingSignIn,
+    PendingSignInStore,
+    Session,
+    SessionStore,
+)
 
 PREFIX = "web:"
 

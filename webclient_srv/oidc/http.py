@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httpclient import (
+    AsyncHTTPClient,
+    HTTPClientError,
+    HTTPRequest,
+    HTTPResponse,
+)
 
 from ..errors import ProviderUnavailable
 
@@ -24,7 +29,7 @@ async def fetch(url: str, *, timeout: float, method: str = "GET", body: bytes | 
                           follow_redirects=False, connect_timeout=timeout, request_timeout=timeout)
     try:
         return await AsyncHTTPClient().fetch(request, raise_error=False)
-    except (OSError, asyncio.TimeoutError, HTTPClientError) as exc:
+    except (TimeoutError, OSError, HTTPClientError) as exc:
         # HTTPClientError here is a timeout (code 599); other statuses are returned.
         raise ProviderUnavailable(UNAVAILABLE_TEXT, log_detail=f"{method} {url}: {type(exc).__name__}: {exc}") from None
 
