@@ -12,6 +12,7 @@ Screenshots of each page go to test-output/webclient/ (git-ignored).
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import html
 import json
@@ -25,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 
 from servicekit.embedded import free_port
 from tests.support.processes import ROOT, ServiceProcess, get_status
+from webclient_srv.sessions import SessionStore
 
 from .conftest import start_webclient
 
@@ -58,6 +61,7 @@ class FullStack:
     movies: ServiceProcess
     gateway: ServiceProcess
     webclient: ServiceProcess
+    redis_url: str
 
     @property
     def url(self) -> str:
@@ -119,7 +123,7 @@ def full_stack(redis_proc, mongo_proc, tmp_path_factory):
                                      "WEBCLIENT__SESSION__REFRESH_MARGIN": str(REFRESH_MARGIN)},
                                     folder / "webclient.log", port=webclient_port)
         started.append(webclient)
-        yield FullStack(identity, movies, gateway, webclient)
+        yield FullStack(identity, movies, gateway, webclient, redis_proc.url)
     finally:
         for service in reversed(started):
             service.stop()
@@ -261,7 +265,7 @@ def test_alice_is_refused_admin_and_bobs_movie(full_stack, new_page):
     assert "Only the movie's owner or an administrator may edit it." in page.inner_text("main")
     screenshot(page, "alice-02-edit-403")
 
-    # Posting the edit form anyway, with her own CSRF token, reaches the API, which refuses it.
+    # Posting the edit form anyway, with her own CSRF token, reaches the API, which rejects it.
     xsrf = page.get_attribute("input[name=_xsrf]", "value")
     posted = page.request.post(f"{full_stack.url}{movie_path}/edit", max_redirects=0, form={
         "_xsrf": xsrf, "etag": '"1"', "title": "Mine now", "genre": "Crime", "rating": "1",
@@ -323,3 +327,37 @@ def test_expiring_access_token_is_refreshed_unnoticed(full_stack, new_page):
     assert "INFO webclient_srv.audit access token refreshed sub=88421113" in log
     assert "refresh rejected" not in log
     assert "eyJ" not in log
+
+
+def spoil_refresh_token(redis_url: str, cookie: str) -> None:
+    """Make the session's access token due for refresh and its refresh token one the provider never issued."""
+
+    async def spoil() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            store = SessionStore(client, "web:", 3600)
+            session = await store.get(cookie)
+            session.refresh_token = "not-a-refresh-token"
+            session.access_token_expires_at = time.time() - 1
+            assert await store.save(cookie, session)
+        finally:
+            await client.aclose()
+
+    # Playwright's sync API runs an event loop in this thread, so asyncio runs in another.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, spoil()).result()
+
+
+def test_failed_refresh_returns_to_the_page(full_stack, new_page):
+    page = new_page()
+    sign_in(page, full_stack, "bob")
+    spoil_refresh_token(full_stack.redis_url, session_cookie(page))
+
+    # The provider still has bob's session, so the new sign-in needs no password
+    # and the browser lands on the page it requested.
+    response = page.goto("/movies?sort=-rating")
+    assert response.status == 200
+    assert page.url == f"{full_stack.url}/movies?sort=-rating"
+    assert page.locator("table.movies tbody td:first-child").first.inner_text() == "The Shawshank Redemption"
+    screenshot(page, "refresh-02-after-failed-refresh")
+    assert "WARNING webclient_srv.audit refresh rejected sub=88421113" in full_stack.webclient.log()
