@@ -10,9 +10,13 @@ from __future__ import annotations
 import html
 import re
 import urllib.parse
+from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
+
+from servicekit.embedded import free_port
+from tests.support.processes import ServiceProcess
 
 from .browser import Browser, Page
 from .conftest import ALICE, BOB, MOVIES_DATABASE, SESSION_COOKIE, start_webclient
@@ -313,3 +317,62 @@ def test_sign_out_by_redirect_sends_no_token(page_stack, tmp_path):
         assert SESSION_COOKIE not in browser.cookies
     finally:
         webclient.stop()
+
+
+def test_redis_down_gives_503_page(page_stack, tmp_path):
+    env = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "ISSUER": page_stack.issuer.url,
+           "WEBCLIENT__REDIS__CONNECT_TIMEOUT": "0.2", "WEBCLIENT__REDIS__COMMAND_TIMEOUT": "0.2",
+           "WEBCLIENT__GATEWAY__URL": page_stack.gateway.url}
+    webclient = start_webclient(env, tmp_path / "webclient.log")
+    try:
+        browser = Browser(webclient.url)
+        browser.cookies[SESSION_COOKIE] = "a-session-that-cannot-be-read"
+        page = browser.get("/movies")
+        assert page.status == 503
+        assert page.headers["Retry-After"] == "5"
+        assert page.error_code() == "temporarily_unavailable"
+        assert "The session store is unavailable. Try again in a moment." in page.text
+        assert "Traceback" not in page.body
+    finally:
+        webclient.stop()
+
+
+def test_gateway_down_gives_503_page(page_stack, tmp_path):
+    env = {"REDIS_URL": page_stack.redis_url, "ISSUER": page_stack.issuer.url,
+           "WEBCLIENT__GATEWAY__URL": f"http://127.0.0.1:{free_port()}", "WEBCLIENT__GATEWAY__TIMEOUT": "2"}
+    webclient = start_webclient(env, tmp_path / "webclient.log")
+    try:
+        browser = Browser(webclient.url)
+        browser.cookies[SESSION_COOKIE] = page_stack.sign_in(BOB, ["admin"])
+        page = browser.get("/movies")
+        assert page.status == 503
+        assert page.error_code() == "api_error"
+        assert "The movies service is unavailable right now. Try again in a moment." in page.text
+        # The session survives an outage of the API.
+        assert page_stack.session_exists(browser.cookies[SESSION_COOKIE])
+    finally:
+        webclient.stop()
+
+
+def test_gateway_rate_limit_gives_429_page(page_stack, tmp_path):
+    routes = (Path(__file__).resolve().parents[2] / "conf" / "routes.toml").read_text()
+    routes_file = tmp_path / "routes.toml"
+    routes_file.write_text(routes.replace("per_client = 600", "per_client = 2"))
+    base = {"REDIS_URL": page_stack.redis_url, "ISSUER": page_stack.issuer.url, "LOG_LEVEL": "info"}
+    gateway = ServiceProcess("gateway_srv", {**base, "GATEWAY_MOVIES_URL": page_stack.movies.url,
+                                             "GATEWAY__ROUTES__FILE": str(routes_file),
+                                             "GATEWAY__REDIS__KEY_PREFIX": f"gw-{tmp_path.name}:"},
+                             tmp_path / "gateway.log").start()
+    webclient = start_webclient({**base, "WEBCLIENT__GATEWAY__URL": gateway.url}, tmp_path / "webclient.log")
+    try:
+        browser = Browser(webclient.url)
+        browser.cookies[SESSION_COOKIE] = page_stack.sign_in(BOB, ["admin"])
+        statuses = [browser.get("/movies").status for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        page = browser.get("/movies")
+        assert page.status == 429
+        assert page.error_code() == "api_error"
+        assert "Too many requests in a short time. Wait a minute, then try again." in page.text
+    finally:
+        webclient.stop()
+        gateway.stop()
