@@ -11,8 +11,8 @@ Steps, in order:
 
 Bodies stream in both directions. A request body starts flowing downstream as
 soon as the client sends it, through a small queue whose `put` waits while the
-downstream is slower (back-pressure). A response body is written to the client
-chunk by chunk as it arrives.
+downstream is slower (back-pressure). A response body streams back chunk by
+chunk, except a small one with a known length, which is read whole first.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import tornado.iostream
 import tornado.web
 import yarl
 
-from servicekit.errors import InvalidRequest, NotFound, PayloadTooLarge
+from servicekit.errors import HttpProblem, InvalidRequest, NotFound, PayloadTooLarge
 from servicekit.web import REQUEST_ID_HEADER, BaseHandler
 
 from .auth import Authenticator
@@ -57,6 +57,8 @@ _TORNADO_DEFAULTS = ("Server", "Content-Type", "Date", "X-Content-Type-Options")
 # Past this many times the limit, Tornado closes the connection instead.
 _DISCARD_FACTOR = 16
 _QUEUE_CHUNKS = 8
+# Response bodies up to this size with a Content-Length are read whole, then written once.
+_BUFFERED_BODY_BYTES = 256 * 1024
 
 
 @dataclass
@@ -293,13 +295,28 @@ class ProxyHandler(BaseHandler):
                 self.add_header(name, value)
         for name, value in self.extra_headers.items():
             self.set_header(name, value)
+        await self._relay_body(response)
+
+    async def _relay_body(self, response: aiohttp.ClientResponse) -> None:
+        # A small body with a known length is read whole and written once; a larger
+        # or chunked one streams. Until the first flush nothing has reached the
+        # client, so a failure up to then is still a clean 502 or 504.
+        flushed = False
         try:
-            async for chunk in response.content.iter_any():
-                self.write(chunk)
-                await self.flush()
+            length = response.content_length
+            # aiohttp reads no body for a response to HEAD, whatever its Content-Length.
+            if self.request.method == "HEAD" or length is not None and length <= _BUFFERED_BODY_BYTES:
+                self.write(await response.read())
+            else:
+                async for chunk in response.content.iter_any():
+                    self.write(chunk)
+                    await self.flush()
+                    flushed = True
         except tornado.iostream.StreamClosedError:
             return
         except (TimeoutError, aiohttp.ClientError) as exc:
+            if not flushed:
+                raise self._body_problem(exc) from None
             # The status line is already sent, so the only honest signal left is to
             # close the connection before the body is complete.
             log.warning("route %s: downstream body failed after the headers: %s (rid=%s)",
@@ -307,6 +324,16 @@ class ProxyHandler(BaseHandler):
             self.request.connection.close()
             return
         self.finish()
+
+    def _body_problem(self, exc: Exception) -> HttpProblem:
+        """Return the 504 or 502 for a downstream body that failed before any of it was sent."""
+        detail = f"route {self.route.name}: downstream body failed: {type(exc).__name__}"
+        if isinstance(exc, TimeoutError):
+            return route_problem(GatewayTimeout, self.route.name,
+                                 f"the downstream did not send its response within {self.route.timeout:g}s",
+                                 log_detail=detail)
+        return route_problem(BadGateway, self.route.name, "the downstream closed the connection mid-response",
+                             log_detail=detail)
 
     def on_finish(self) -> None:
         self._release()

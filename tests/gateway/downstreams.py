@@ -5,8 +5,10 @@ Each runs in the test's event loop on a free port of 127.0.0.1:
 * `Downstream`: an echo server that responds, after an optional delay, with JSON
   describing the request it received (method, raw path, query, headers, body size
   and digest) and a `X-Served-By` header naming itself;
-* `HangingDownstream`: accepts the request and never answers;
-* `ResettingDownstream`: resets the connection as soon as the request arrives.
+* `HangingDownstream`: accepts the request and never responds;
+* `ResettingDownstream`: resets the connection as soon as the request arrives;
+* `TruncatingDownstream`: sends the headers and part of the body, then closes the
+  connection or stalls.
 """
 
 from __future__ import annotations
@@ -157,3 +159,19 @@ class ResettingDownstream:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+
+
+class TruncatingDownstream(ResettingDownstream):
+    """Sends a 200 promising 100 body bytes, then 10 bytes, then closes or stalls."""
+
+    def __init__(self, stall: bool = False) -> None:
+        super().__init__()
+        self.stall = stall
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\n" + b"x" * 10)
+        await writer.drain()
+        if self.stall:
+            await asyncio.Event().wait()
+        writer.close()

@@ -10,7 +10,12 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from .conftest import open_route
-from .downstreams import Downstream, HangingDownstream, ResettingDownstream
+from .downstreams import (
+    Downstream,
+    HangingDownstream,
+    ResettingDownstream,
+    TruncatingDownstream,
+)
 
 
 async def fetch(url: str, **kwargs):
@@ -97,3 +102,32 @@ open_seconds = 1.0
         assert (await fetch(gateway.url + "/things/2")).code == 200
     finally:
         await restarted.stop()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_body_cut_before_sending_is_502(start_gateway):
+    truncating = await TruncatingDownstream().start()
+    try:
+        gateway = await start_gateway(open_route([truncating.url]))
+        response = await fetch(gateway.url + "/things/1")
+        assert response.code == 502
+        assert json.loads(response.body) == {"error": "bad_gateway",
+                                             "error_description": "the downstream closed the connection mid-response",
+                                             "route": "things"}
+    finally:
+        await truncating.stop()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_body_stalled_before_sending_is_504(start_gateway):
+    stalling = await TruncatingDownstream(stall=True).start()
+    try:
+        gateway = await start_gateway(open_route([stalling.url]))
+        response = await fetch(gateway.url + "/things/1")
+        assert response.code == 504
+        assert json.loads(response.body) == {
+            "error": "gateway_timeout",
+            "error_description": "the downstream did not send its response within 1s",
+            "route": "things"}
+    finally:
+        await stalling.stop()
