@@ -15,7 +15,7 @@ in turn for the same number of seconds:
    bounds how fast any sign-in can be.
 
 It prints each rate and the ratios sign-ins ÷ tokens and sign-ins ÷ bcrypt. Both
-the generator and the server share this machine's cores, so absolute rates say
+the generator and the server share this machine's cores, so absolute rates mean
 little; the ratios are the result.
 """
 
@@ -58,7 +58,7 @@ def pkce_pair() -> tuple[str, str]:
 
 
 async def sign_in(session: aiohttp.ClientSession, issuer: str) -> None:
-    """One whole sign-in by a browser without a session; raise on any failure."""
+    """Sign in once as a browser without a session would; raise on any failure."""
     session.cookie_jar.clear()
     verifier, challenge = pkce_pair()
     params = {"client_id": "movies_mvc_client", "redirect_uri": REDIRECT_URI, "response_type": "code",
@@ -71,7 +71,7 @@ async def sign_in(session: aiohttp.ClientSession, issuer: str) -> None:
     form = {**fields, "username": "alice", "password": "alice", "action": "login"}
     async with session.post(f"{issuer}/account/login", data=form, allow_redirects=False) as response:
         if response.status != 302:
-            raise RuntimeError(f"login answered {response.status}")
+            raise RuntimeError(f"login returned HTTP {response.status}")
         resume_url = urljoin(issuer, response.headers["Location"])
     async with session.get(resume_url, allow_redirects=False) as response:
         code = parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
@@ -79,7 +79,7 @@ async def sign_in(session: aiohttp.ClientSession, issuer: str) -> None:
             "code_verifier": verifier}
     async with session.post(f"{issuer}/connect/token", data=data, headers=BASIC_WEB) as response:
         if response.status != 200:
-            raise RuntimeError(f"code exchange answered {response.status}")
+            raise RuntimeError(f"code exchange returned HTTP {response.status}")
         await response.read()
 
 
@@ -87,7 +87,7 @@ async def machine_token(session: aiohttp.ClientSession, issuer: str) -> None:
     data = {"grant_type": "client_credentials", "scope": "movieAPI"}
     async with session.post(f"{issuer}/connect/token", data=data, headers=BASIC_MACHINE) as response:
         if response.status != 200:
-            raise RuntimeError(f"token request answered {response.status}")
+            raise RuntimeError(f"token request returned HTTP {response.status}")
         await response.read()
 
 

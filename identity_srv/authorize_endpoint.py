@@ -39,10 +39,10 @@ def _decode(arguments: dict[str, list[bytes]]) -> dict[str, list[str]]:
 
 
 class AuthorizationFlowHandler(PageHandler):
-    """What the endpoint and the resumption share: the decision and the redirects."""
+    """The decision and the redirects shared by the endpoint and its resumption."""
 
     def redirect_error(self, error: AuthorizationError) -> None:
-        # RFC 9207: `iss` tells the client which provider answered, defeating mix-up.
+        # RFC 9207: `iss` names the provider that sent the response, which defeats mix-up.
         audit_log.info("authorization error sent to client: error=%s description=%s", error.error,
                        error.description)
         self.redirect(redirect_with(error.redirect_uri, {

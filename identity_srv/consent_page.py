@@ -12,7 +12,7 @@ from .pages import CONSENT_PATH, RESUME_PATH
 
 audit_log = logging.getLogger("identity_srv.audit")
 
-# What each scope lets the client do, in the words shown to the user.
+# The permission each scope gives the client, in the words shown to the user.
 SCOPE_DESCRIPTIONS = {
     "openid": "know who you are",
     "profile": "see your name and website",

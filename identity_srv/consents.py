@@ -1,7 +1,7 @@
 """Consent the user gave a client, kept in MongoDB so it survives a Redis flush.
 
 One document per user and client: `{"_id": "<sub> <client_id>", "scopes": [...]}`.
-Consent covers the scopes it lists; a request for more asks again.
+Consent covers the scopes it lists, and a request for more shows the page again.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """RP-initiated logout at the end-session endpoint (OpenID Connect RP-Initiated Logout 1.0).
 
 The request may carry `id_token_hint`, `client_id`, `post_logout_redirect_uri` and
-`state`. The provider redirects to `post_logout_redirect_uri` only when it is
-registered, by exact string, for the client the hint or `client_id` names; any
-other value shows the signed-out page instead, so the endpoint is no open
-redirector.
+`state`. The provider redirects to `post_logout_redirect_uri` only when that exact
+string is registered for the client that the hint or `client_id` names. Any other
+value gets an error page, so the endpoint cannot serve as an open redirector.
 
 A valid `id_token_hint` for the current session proves the request comes from
 that session's client, so the user is signed out at once. Without one, a page

@@ -1,6 +1,6 @@
 """The sign-in form (`/account/login`): password check, throttling, and a new session.
 
-A failed attempt gets the same answer whether the username exists or not: the
+A failed attempt gets the same response whether the username exists or not: the
 same message, the same status, and one bcrypt verification either way. Failures
 are counted per username and per client address (`login_throttle`); past the
 limits the form answers 429 with `Retry-After` before it checks any password.
@@ -66,7 +66,7 @@ class LoginHandler(AuthorizationFlowHandler):
         throttle = self.provider.login_throttle
         wait = await throttle.retry_after(username, address)
         if wait:
-            self._refuse_throttled(interaction_id, interaction, username, wait)
+            self._reject_throttled(interaction_id, interaction, username, wait)
             return
 
         user = await self.provider.users.find_by_username(username)
@@ -76,7 +76,7 @@ class LoginHandler(AuthorizationFlowHandler):
             audit_log.warning("sign-in failed: client=%s address=%s known_user=%s", request.client_id,
                               address, user is not None)
             if wait:
-                self._refuse_throttled(interaction_id, interaction, username, wait)
+                self._reject_throttled(interaction_id, interaction, username, wait)
             else:
                 self._show_form(interaction_id, interaction, 401, INVALID_CREDENTIALS, username)
             return
@@ -84,7 +84,7 @@ class LoginHandler(AuthorizationFlowHandler):
         await throttle.record_success(username)
         await self._start_session(interaction_id, interaction, user.sub)
 
-    def _refuse_throttled(self, interaction_id: str, interaction: Interaction, username: str,
+    def _reject_throttled(self, interaction_id: str, interaction: Interaction, username: str,
                           wait: int) -> None:
         self.set_header("Retry-After", str(wait))
         self._show_form(interaction_id, interaction, 429,

@@ -1,6 +1,6 @@
 """The base of the provider's HTML pages: security headers, the session cookie, error pages.
 
-Every page answers with a Content-Security-Policy that allows only the provider's
+Every page is sent with a Content-Security-Policy that allows only the provider's
 own stylesheet, refuses framing (clickjacking), sends no Referer (the URL may carry
 an interaction id), and is never cached. Forms carry Tornado's XSRF token; the
 application turns `xsrf_cookies` on, and only the pages check it.

@@ -22,7 +22,7 @@ audit_log = logging.getLogger("identity_srv.audit")
 
 @dataclass(frozen=True)
 class UserGrant:
-    """Who signed in, when, through which session, and the scopes the tokens carry."""
+    """A signed-in user's grant: the user, sign-in time, session and the scopes the tokens carry."""
 
     client: Client
     user: User
@@ -36,8 +36,9 @@ class UserGrant:
 def user_audience(provider: Provider, scopes: tuple[str, ...]) -> tuple[str, ...]:
     """Return the `aud` of a user's access token.
 
-    The API resources of the granted API scopes; with identity scopes only, the
-    provider itself, since the token is then good for the UserInfo endpoint only.
+    The audience is the API resources of the granted API scopes. With identity
+    scopes only, it is the provider itself, because the token is then good for
+    the UserInfo endpoint only.
     """
     audience = provider.registry.audience(tuple(scope for scope in scopes if scope in provider.registry.api_scopes))
     return audience or (provider.issuer,)

@@ -92,9 +92,9 @@ async def issue(provider: Provider, request: AuthorizationCodeRequest) -> dict[s
         response["refresh_token"] = refresh_token
         await provider.sessions.add_family(grant.sid, family.family_id)
 
-    kept = await provider.codes.remember_tokens(
+    recorded = await provider.codes.remember_tokens(
         request.code_grant.grant_id, [(access.claims["jti"], access.claims["exp"])], families)
-    if not kept:
+    if not recorded:
         # A replay of the code arrived while these tokens were being issued.
         await revoke_code_grant(provider, request.code_grant.grant_id)
         raise InvalidGrant("the authorization code was already used")
