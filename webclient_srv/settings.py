@@ -19,6 +19,9 @@ SERVICE = "webclient_srv"
 ENV_PREFIX = "WEBCLIENT"
 DEFAULT_PORT = 5002
 
+# The client secret shipped in conf/webclient.toml and conf/clients.toml for development.
+DEVELOPMENT_CLIENT_SECRET = "secret"
+
 REDIRECT_PATH = "/signin-oidc"
 POST_LOGOUT_REDIRECT_PATH = "/signout-callback-oidc"
 
@@ -102,11 +105,16 @@ def _read_oidc(reader: Reader) -> OidcSettings:
     if "openid" not in scope.split():
         raise SettingsError(f"setting 'oidc.scope' is {scope!r}: OpenID Connect needs the openid scope "
                             f"in {reader.source}")
+    public_url = reader.url("oidc.public_url", ("http", "https"), "http://localhost:5002").rstrip("/")
+    client_secret = reader.string("oidc.client_secret")
+    if public_url.startswith("https://") and client_secret == DEVELOPMENT_CLIENT_SECRET:
+        raise SettingsError(f"oidc.public_url {public_url} is https but oidc.client_secret is the development "
+                            f"secret: set WEBCLIENT__OIDC__CLIENT_SECRET to the client's real secret")
     return OidcSettings(
         client_id=reader.string("oidc.client_id", "movies_mvc_client"),
-        client_secret=reader.string("oidc.client_secret"),
+        client_secret=client_secret,
         scope=scope,
-        public_url=reader.url("oidc.public_url", ("http", "https"), "http://localhost:5002").rstrip("/"),
+        public_url=public_url,
         algorithms=algorithms,
         leeway=reader.number("oidc.leeway", 30.0),
         http_timeout=reader.number("oidc.http_timeout", 5.0, minimum=0.1),
