@@ -3,8 +3,8 @@
 Every page is rendered from `templates/` with autoescaping. Forms carry Tornado's
 `_xsrf` token, a double submit: a cookie and a form field that must match.
 Tornado checks it before any POST handler runs, and a missing or wrong token
-gets a 403 page. Errors of any kind become an HTML page with a status, a title, a message
-for the person and the request id, never a stack trace.
+gets a 403 page. Errors of any kind become an HTML page with a status, a title,
+a message for the person and the request id, never a stack trace.
 """
 
 from __future__ import annotations
@@ -145,16 +145,23 @@ class PageHandler(BaseHandler):
             error, title, text = ("temporarily_unavailable", "Temporarily unavailable",
                                   "The session store is unavailable. Try again in a moment.")
         elif isinstance(exc, tornado.web.HTTPError) or exc is None:
-            phrase = http.HTTPStatus(status_code).phrase if status_code in http.HTTPStatus._value2member_map_ else "Error"
-            error, title = phrase.lower().replace(" ", "_"), phrase
+            title = _reason_phrase(status_code)
+            error = title.lower().replace(" ", "_")
             text = GENERIC_TEXT.get(status_code, "The request could not be completed.")
-        if isinstance(exc, PageProblem):
+        if isinstance(exc, HttpProblem):
             for name, value in exc.headers.items():
                 self.set_header(name, value)
         self.set_status(status_code)
         self.render("error.html", status=status_code, error=error, title=title, text=text,
                     request_id=getattr(self, "request_id", "-"),
                     extra=exc.extra if isinstance(exc, HttpProblem) else {})
+
+
+def _reason_phrase(status_code: int) -> str:
+    try:
+        return http.HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"
 
 
 PageMethod = Callable[..., Awaitable[None]]

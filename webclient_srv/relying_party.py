@@ -97,7 +97,7 @@ class RelyingParty:
 
     # -- sign-in -------------------------------------------------------------
 
-    async def start_sign_in(self, browser_cookie: str, return_url: str, prompt: str | None = None) -> str:
+    async def start_sign_in(self, browser_cookie: str, return_url: str) -> str:
         """Record a pending sign-in and return the authorization request URL to redirect to."""
         metadata = await self.metadata.get()
         verifier = pkce.new_verifier()
@@ -115,8 +115,6 @@ class RelyingParty:
             "code_challenge": pkce.s256_challenge(verifier),
             "code_challenge_method": "S256",
         }
-        if prompt:
-            query["prompt"] = prompt
         return with_query(metadata.authorization_endpoint, query)
 
     async def finish_sign_in(self, browser_cookie: str | None, arguments: Mapping[str, str]) -> CallbackResult:

@@ -136,6 +136,11 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         refresh_margin=reader.integer("session.refresh_margin", 60, minimum=0),
         refresh_lock_timeout=reader.number("session.refresh_lock_timeout", 10.0, minimum=0.5),
     )
+    # A lock that expired during a slow refresh would let a second request spend
+    # the same refresh token, so the lock must outlast the token request.
+    if session.refresh_lock_timeout <= oidc.http_timeout:
+        raise SettingsError(f"setting 'session.refresh_lock_timeout' is {session.refresh_lock_timeout:g}: use more "
+                            f"than oidc.http_timeout ({oidc.http_timeout:g} seconds) in {reader.source}")
     gateway = GatewaySettings(
         url=reader.url("gateway.url", ("http", "https"), "http://localhost:5010").rstrip("/"),
         timeout=reader.number("gateway.timeout", 10.0, minimum=0.1),

@@ -38,6 +38,8 @@ REJECTED = [
      "setting 'oidc.end_session_method' is 'put'"),
     ("fails because the gateway URL is not http", {"WEBCLIENT__GATEWAY__URL": "ftp://gateway"},
      "setting 'gateway.url' is 'ftp://gateway'"),
+    ("fails because the refresh lock can expire mid-refresh", {"WEBCLIENT__SESSION__REFRESH_LOCK_TIMEOUT": "5"},
+     "setting 'session.refresh_lock_timeout' is 5: use more than oidc.http_timeout (5 seconds)"),
     ("fails because the session lifetime is too short", {"WEBCLIENT__SESSION__LIFETIME": "5"},
      "setting 'session.lifetime' is 5"),
 ]
