@@ -125,6 +125,21 @@ def wait_ready(url: str, process: subprocess.Popen, name: str) -> None:
     raise SystemExit(f"[make run] {name} was not ready at {url}/readyz within {READY_TIMEOUT:.0f}s")
 
 
+def link_services(env: dict[str, str]) -> None:
+    """Point the services at each other's ports when a port variable moves one of them."""
+    if env.get("IDENTITY_PORT"):
+        env.setdefault("ISSUER", f"http://localhost:{env['IDENTITY_PORT']}")
+    if env.get("MOVIES_PORT"):
+        env.setdefault("GATEWAY_MOVIES_URL", f"http://localhost:{env['MOVIES_PORT']}")
+    if env.get("GATEWAY_PORT"):
+        env.setdefault("WEBCLIENT__GATEWAY__URL", f"http://localhost:{env['GATEWAY_PORT']}")
+    if env.get("WEBCLIENT_PORT"):
+        public_url = f"http://localhost:{env['WEBCLIENT_PORT']}"
+        env.setdefault("WEBCLIENT__OIDC__PUBLIC_URL", public_url)
+        say(f"webclient_srv moved to {public_url}: sign-in works once conf/clients.toml lists "
+            f"{public_url}/signin-oidc and {public_url}/signout-callback-oidc for movies_mvc_client")
+
+
 def start_services(env: dict[str, str], children: list[tuple[str, subprocess.Popen]]) -> list[str]:
     lines = []
     for package, variable, default in SERVICES:
@@ -171,6 +186,7 @@ def main() -> int:
     try:
         start_stores(env, stores)
         run_seeds(env)
+        link_services(env)
         lines = start_services(env, children)
         say("the stack is up:")
         print("\n".join(lines), flush=True)
