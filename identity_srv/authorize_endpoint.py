@@ -27,6 +27,7 @@ from .codes import CodeGrant
 from .interactions import Interaction
 from .pages import CONSENT_PATH, LOGIN_PATH, PageHandler, PageNotAllowed
 from .sessions import Session
+from .users import User
 
 audit_log = logging.getLogger("identity_srv.audit")
 
@@ -79,7 +80,7 @@ class AuthorizationFlowHandler(PageHandler):
 
         if interaction_id is not None:
             await self.provider.interactions.finish(interaction_id)
-        await self._issue_code(request, session)
+        await self._issue_code(request, session, user)
         return None
 
     def _needs_login(self, request: AuthorizationRequest, session: Session | None,
@@ -112,12 +113,12 @@ class AuthorizationFlowHandler(PageHandler):
             interaction_id = await self.provider.interactions.save(Interaction(request=request))
         self.redirect(f"{page}?{urlencode({'authz': interaction_id})}")
 
-    async def _issue_code(self, request: AuthorizationRequest, session: Session) -> None:
+    async def _issue_code(self, request: AuthorizationRequest, session: Session, user: User) -> None:
         grant = CodeGrant(
             grant_id=secrets.token_urlsafe(16), client_id=request.client_id,
             redirect_uri=request.redirect_uri, code_challenge=request.code_challenge,
             scope=" ".join(request.scopes), sub=session.sub, sid=session.sid, auth_time=session.auth_time,
-            amr=session.amr, nonce=request.nonce,
+            amr=session.amr, nonce=request.nonce, username=user.username, user_claims=user.claims,
         )
         code = await self.provider.codes.issue(grant)
         await self.provider.sessions.add_client(session.sid, request.client_id)

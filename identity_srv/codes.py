@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 import redis.asyncio
@@ -70,6 +70,11 @@ class CodeGrant:
     auth_time: int
     amr: tuple[str, ...]
     nonce: str | None = None
+    # The user's username and claims when the code was issued, so that redeeming
+    # the code needs no MongoDB read: a store outage then cannot strand a code
+    # that was already spent.
+    username: str = ""
+    user_claims: dict = field(default_factory=dict)
 
 
 class Redemption(Enum):

@@ -56,6 +56,11 @@ class LoginHandler(AuthorizationFlowHandler):
                                                    request.redirect_uri, request.state))
             return
 
+        repeated = [name for name in ("username", "password", "authz", "remember")
+                    if len(self.get_body_arguments(name)) > 1]
+        if repeated:
+            self._show_form(interaction_id, interaction, 400, f"The form field {repeated[0]} was sent twice.")
+            return
         username = self.get_body_argument("username", "").strip()[:MAX_USERNAME_LENGTH]
         password = self.get_body_argument("password", "")[:MAX_PASSWORD_LENGTH]
         address = self.client_address()

@@ -1,7 +1,9 @@
 """The authorization code grant (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.5).
 
 `validate` redeems the code before it compares anything, so a code is spent even
-when the request around it is wrong: a code works once or not at all. A code
+when the request around it is wrong: a code works once or not at all. The code
+carries the user's claims from the moment it was issued, so redeeming it reads
+nothing from MongoDB and a MongoDB outage cannot strand a spent code. A code
 that comes back after its first redemption has leaked, so every token issued
 from it is revoked (RFC 6749 §4.1.2).
 """
@@ -21,6 +23,7 @@ from ..errors import InvalidGrant
 from ..forms import required
 from ..provider import Provider
 from ..user_tokens import UserGrant, issue_user_tokens
+from ..users import User
 
 GRANT_TYPE = "authorization_code"
 
@@ -70,9 +73,8 @@ async def validate(provider: Provider, client: Client, form: dict[str, str]) -> 
     if not pkce.verify(verifier, code_grant.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")
 
-    user = await provider.users.find_by_subject(code_grant.sub)
-    if user is None:
-        raise InvalidGrant("the user of this authorization code no longer exists")
+    user = User(sub=code_grant.sub, username=code_grant.username, password_hash=None,
+                claims=code_grant.user_claims)
     grant = UserGrant(client=client, user=user, scopes=tuple(code_grant.scope.split()),
                       auth_time=code_grant.auth_time, sid=code_grant.sid, amr=code_grant.amr,
                       nonce=code_grant.nonce)

@@ -42,14 +42,21 @@ async def validate(provider: Provider, client: Client, form: dict[str, str]) -> 
     token = required(form, "refresh_token")
     requested = parse_scope(form.get("scope"))
 
-    # Check a narrowed scope before rotating, so that a bad scope does not spend
-    # the client's token.
+    # Everything that can fail without the token being at fault (a narrowed scope,
+    # the user lookup in MongoDB) runs before the rotation spends the token. A
+    # token that is not the family's current one skips this and gets its precise
+    # error from the rotation.
     current = await provider.refresh_tokens.find(token)
+    user = None
     if current is not None and current.client_id == client.client_id:
         original = current.scope.split()
         for scope in requested:
             if scope not in original:
                 raise InvalidScope(f"scope {scope!r} was not granted with this refresh token")
+        user = await provider.users.find_by_subject(current.sub)
+        if user is None:
+            await provider.refresh_tokens.revoke_family(current.family_id)
+            raise InvalidGrant("the user of this refresh token no longer exists")
 
     status, new_token, family = await provider.refresh_tokens.rotate(token, client.client_id)
     if status is not Rotation.ROTATED:
@@ -57,10 +64,12 @@ async def validate(provider: Provider, client: Client, form: dict[str, str]) -> 
             audit_log.warning("refresh token reused, family revoked: client=%s", client.client_id)
         raise InvalidGrant(_FAILURES[status])
 
-    user = await provider.users.find_by_subject(family.sub)
-    if user is None:
-        await provider.refresh_tokens.revoke_family(family.family_id)
-        raise InvalidGrant("the user of this refresh token no longer exists")
+    if user is None or user.sub != family.sub:
+        # Defensive: `find` returned this family unless Redis changed between the calls.
+        user = await provider.users.find_by_subject(family.sub)
+        if user is None:
+            await provider.refresh_tokens.revoke_family(family.family_id)
+            raise InvalidGrant("the user of this refresh token no longer exists")
     scopes = requested or tuple(family.scope.split())
     grant = UserGrant(client=client, user=user, scopes=scopes, auth_time=family.auth_time, sid=family.sid,
                       amr=family.amr)

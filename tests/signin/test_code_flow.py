@@ -457,3 +457,14 @@ def test_refresh_token_introspected_and_revoked(provider):
     assert introspect(provider.url, tokens["refresh_token"]) == {"active": False}
     assert refresh(provider.url, tokens["refresh_token"]).json() == {
         "error": "invalid_grant", "error_description": "the refresh token was revoked"}
+
+
+def test_repeated_login_field_rejected(provider):
+    browser = Browser(provider.url)
+    login_page = browser.follow(browser.authorize())
+    fields = list(hidden_fields(login_page.text).items()) + [
+        ("username", "alice"), ("username", "bob"), ("password", "bob"), ("action", "login")]
+    response = browser.http.post(f"{provider.url}/account/login", data=fields, allow_redirects=False, timeout=10)
+    assert response.status_code == 400
+    assert "The form field username was sent twice." in response.text
+    assert "idp.session" not in browser.http.cookies
