@@ -10,6 +10,8 @@
 * one `jwt.decode` call verifies the signature, `iss`, `aud`, `exp`, `nbf` and
   `iat` (with `leeway` seconds of clock skew) and the presence of the claims
   RFC 9068 §2.2 requires: `iss`, `exp`, `aud`, `sub`, `client_id`, `iat`, `jti`;
+* `exp`, `nbf` and `iat` are JSON numbers (RFC 7519 §2 NumericDate), although
+  PyJWT also takes a numeric string, and `scope` is a string (RFC 9068 §2.2.3);
 * its `jti` is not on the deny list in Redis (`servicekit.denylist`).
 
 Every failure raises `InvalidToken` (401). Redis being down propagates its
@@ -41,6 +43,8 @@ ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 
 # RFC 9068 §2.2: the claims every JWT access token carries.
 REQUIRED_CLAIMS = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
+# RFC 7519 §2: the claims whose value is a NumericDate, a JSON number.
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 
 
 @dataclass(frozen=True)
@@ -232,25 +236,29 @@ class AccessTokenValidator:
         for name in ("sub", "client_id", "jti"):
             if not isinstance(claims[name], str) or not claims[name]:
                 raise self._invalid(f"the token's {name} claim must be a non-empty string")
+
+        # PyJWT checks int(value), so it accepts "1700000000" and true as times.
+        for name in NUMERIC_DATE_CLAIMS:
+            if name in claims and not _is_json_number(claims[name]):
+                raise self._invalid(f"the token's {name} claim must be a number (NumericDate)")
+
         return AccessToken(
             claims=MappingProxyType(claims),
             subject=claims["sub"],
             client_id=claims["client_id"],
             jti=claims["jti"],
             expires_at=float(claims["exp"]),
-            scopes=self._scopes(claims.get("scope")),
+            scopes=self._scopes(claims),
         )
 
-    def _scopes(self, scope: Any) -> frozenset[str]:
-        # RFC 9068 §2.2.3: `scope` is a space-separated string. Some providers send a
-        # list; accept that too, and nothing else.
-        if scope is None:
+    def _scopes(self, claims: Mapping[str, Any]) -> frozenset[str]:
+        # RFC 9068 §2.2.3: `scope` is a string of space-separated scopes. A JSON array,
+        # null or any other type is rejected; an absent claim grants no scope.
+        if "scope" not in claims:
             return frozenset()
-        if isinstance(scope, str):
-            return frozenset(scope.split())
-        if isinstance(scope, list) and all(isinstance(item, str) for item in scope):
-            return frozenset(scope)
-        raise self._invalid("the token's scope claim must be a string")
+        if isinstance(claims["scope"], str):
+            return frozenset(claims["scope"].split())
+        raise self._invalid("the token's scope claim must be a string of space-separated scopes")
 
 
 def _describe(exc: jwt.PyJWTError, audience: str) -> str:
@@ -270,6 +278,11 @@ def _describe(exc: jwt.PyJWTError, audience: str) -> str:
     if isinstance(exc, jwt.DecodeError):
         return "the token is not a well-formed JWT"
     return "the token is invalid"
+
+
+def _is_json_number(value: Any) -> bool:
+    # bool is a subclass of int in Python, but JSON true is no number.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _short_hash(value: str) -> str:
