@@ -73,7 +73,8 @@ class PageHandler(BaseHandler):
         return self.request.remote_ip or "-"
 
     def render_error_page(self, status: int, heading: str, message: str) -> None:
-        self.clear_header("Content-Type")
+        # The error boundary may have set a JSON type already; an HTML page says it is HTML.
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.set_status(status)
         self.render("error.html", heading=heading, message=message, request_id=self.request_id)
 
