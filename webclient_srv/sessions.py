@@ -9,8 +9,10 @@ the SHA-256 of those values, so a copy of Redis yields no usable cookie:
                               SHA-256 of each `state`); TTL = `pending_lifetime`
     <prefix>lock:<hash>       held while one request refreshes the session's tokens
 
-The session holds the tokens in clear, because the application sends them to the
-gateway and the provider; Redis must therefore be as private as the provider's own.
+Values are encrypted with AES-GCM under a key derived (HKDF-SHA256) from the cookie
+value itself, which only the browser holds. The application can read a session
+only while serving a request that carries its cookie, and a copy of Redis yields
+neither cookies nor the tokens, PKCE verifiers and nonces inside the values.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +29,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis.asyncio
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 COOKIE_VALUE_BYTES = 32
 
@@ -52,6 +59,32 @@ def new_cookie_value() -> str:
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+_NONCE_BYTES = 12
+
+
+def _cipher(cookie_value: str, purpose: bytes) -> AESGCM:
+    """Return the AES-256-GCM cipher for values that belong to one cookie value."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"webclient_srv " + purpose).derive(cookie_value.encode("utf-8"))
+    return AESGCM(key)
+
+
+def seal(cookie_value: str, purpose: bytes, payload: dict[str, Any]) -> bytes:
+    """Encrypt `payload` as JSON under the cookie value's key: nonce + ciphertext + tag."""
+    nonce = os.urandom(_NONCE_BYTES)
+    plaintext = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    return nonce + _cipher(cookie_value, purpose).encrypt(nonce, plaintext, purpose)
+
+
+def unseal(cookie_value: str, purpose: bytes, blob: bytes) -> dict[str, Any] | None:
+    """Decrypt a value from `seal`; None when it was sealed for another cookie or altered."""
+    try:
+        plaintext = _cipher(cookie_value, purpose).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], purpose)
+        return json.loads(plaintext)
+    except (InvalidTag, ValueError):
+        return None
 
 
 @dataclass
@@ -124,7 +157,7 @@ class SessionStore:
         if ttl <= 0:
             await self.delete(cookie_value)
             return False
-        await self._redis.set(self._key(cookie_value), json.dumps(asdict(session)), ex=ttl)
+        await self._redis.set(self._key(cookie_value), seal(cookie_value, b"session", asdict(session)), ex=ttl)
         return True
 
     async def get(self, cookie_value: str) -> Session | None:
@@ -132,9 +165,10 @@ class SessionStore:
         raw = await self._redis.get(self._key(cookie_value))
         if raw is None:
             return None
+        data = unseal(cookie_value, b"session", raw)
         try:
-            return Session(**json.loads(raw))
-        except (ValueError, TypeError):
+            return Session(**data) if data is not None else None
+        except TypeError:
             return None
 
     async def delete(self, cookie_value: str) -> None:
@@ -179,7 +213,7 @@ class PendingSignInStore:
         if await self._redis.hlen(key) >= MAX_PENDING_SIGN_INS:
             await self._redis.delete(key)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, _digest(pending.state), json.dumps(asdict(pending)))
+            pipe.hset(key, _digest(pending.state), seal(cookie_value, b"signin", asdict(pending)))
             pipe.expire(key, self.lifetime)
             await pipe.execute()
 
@@ -200,7 +234,10 @@ class PendingSignInStore:
             raw, deleted = await pipe.execute()
         if raw is None or deleted != 1:
             return None
-        pending = PendingSignIn(**json.loads(raw))
+        data = unseal(cookie_value, b"signin", raw)
+        if data is None:
+            return None
+        pending = PendingSignIn(**data)
         if time.time() - pending.created_at > self.lifetime:
             return None
         return pending

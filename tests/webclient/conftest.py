@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import redis.asyncio
 from servicekit.embedded import free_port
 from tests.support.processes import ServiceProcess
 from tests.support.test_issuer import BROWSER_CLIENT, TestIssuer
-from webclient_srv.sessions import Session, SessionStore
+from webclient_srv.sessions import Session, SessionStore, unseal
 
 MOVIES_DATABASE = "movies_webclient_test"
 ALICE = "818727"
@@ -109,7 +108,8 @@ class PageStack:
         client = redis_sync.Redis.from_url(self.redis_url)
         digest = hashlib.sha256(browser_cookie.encode()).hexdigest()
         try:
-            return [json.loads(raw)["return_url"] for raw in client.hvals(f"{KEY_PREFIX}signin:{digest}")]
+            return [unseal(browser_cookie, b"signin", raw)["return_url"]
+                    for raw in client.hvals(f"{KEY_PREFIX}signin:{digest}")]
         finally:
             client.close()
 

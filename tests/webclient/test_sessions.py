@@ -169,3 +169,40 @@ def test_refresh_lock_times_out_while_held(redis_url):
                 return first, second
 
     assert run_with_redis(redis_url, body) == (True, False)
+
+
+def test_session_value_is_encrypted_for_its_cookie(redis_url):
+    async def body(client):
+        store = SessionStore(client, PREFIX, lifetime=600)
+        cookie = await store.create(session(access_token="secret-access-token", refresh_token="secret-refresh"))
+        key = (await client.keys("*"))[0]
+        stored = await client.get(key)
+        # The same Redis value presented under another cookie's key must not open.
+        other = "another-cookie-value"
+        await client.set(f"{PREFIX}session:{hashlib.sha256(other.encode()).hexdigest()}", stored)
+        tampered = bytes([stored[0] ^ 1]) + stored[1:]
+        await client.set(key, tampered)
+        return stored, await store.get(other), await store.get(cookie)
+
+    stored, under_other_cookie, after_tampering = run_with_redis(redis_url, body)
+    assert b"secret-access-token" not in stored
+    assert b"secret-refresh" not in stored
+    assert b"88421113" not in stored
+    assert under_other_cookie is None
+    assert after_tampering is None
+
+
+def test_pending_sign_in_is_encrypted(redis_url):
+    async def body(client):
+        store = PendingSignInStore(client, PREFIX, lifetime=600)
+        entry = pending("state-abc")
+        await store.add("pre-session-cookie", entry)
+        values = await client.hvals((await client.keys("*"))[0])
+        return entry, values, await store.take("wrong-cookie", "state-abc"), await store.take(
+            "pre-session-cookie", "state-abc")
+
+    entry, values, wrong, right = run_with_redis(redis_url, body)
+    assert entry.code_verifier.encode() not in values[0]
+    assert b"state-abc" not in values[0]
+    assert wrong is None
+    assert right == entry
