@@ -9,20 +9,31 @@ A service package provides two functions and hands them to `run_service`:
 
 Shutdown: stop accepting connections, let in-flight requests finish for up to
 `http.shutdown_grace` seconds, close the remaining connections and the store clients.
+
+Workers: with `http.workers` (or `--workers N`) above 1, the main process binds the
+listening sockets once and forks that many workers. Each worker creates its own
+event loop, store clients and application after the fork, and all of them accept
+from the shared sockets, so a worker that dies leaves queued connections to the
+others. The main process only supervises (see `WorkerPool`).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
 import errno
 import logging
+import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import tornado.httpserver
+import tornado.netutil
 import tornado.web
 
 from .health import HealthHandler, ReadinessHandler, store_checks
@@ -77,15 +88,22 @@ def make_application(common: CommonSettings, stores: Stores, handlers: list[Any]
     )
 
 
-def start_server(service: Service, common: CommonSettings) -> tornado.httpserver.HTTPServer:
-    """Listen on the configured host and port; raise OSError if the port is taken."""
+def start_server(service: Service, common: CommonSettings,
+                 sockets: list[socket.socket] | None = None) -> tornado.httpserver.HTTPServer:
+    """Serve on `sockets` bound by the main process, else listen on the configured port.
+
+    Raises OSError when the port is taken.
+    """
     server = tornado.httpserver.HTTPServer(
         service.app,
         xheaders=common.http.trust_proxy_headers,
         max_body_size=common.http.max_body_bytes * SERVER_BODY_FACTOR,
         idle_connection_timeout=60,
     )
-    server.listen(common.http.port, address=common.http.host)
+    if sockets:
+        server.add_sockets(sockets)
+    else:
+        server.listen(common.http.port, address=common.http.host)
     return server
 
 
@@ -107,7 +125,14 @@ async def drain(server: tornado.httpserver.HTTPServer, service: Service, grace: 
         await callback()
 
 
-async def _serve(settings: Any, build: Callable[[Any, Stores], Awaitable[Service]]) -> int:
+def _port_in_use(log: logging.Logger, common: CommonSettings) -> int:
+    log.error("port %d on %s is already in use: stop the other process or set %s",
+              common.http.port, common.http.host, f"{common.service.split('_')[0].upper()}_PORT")
+    return 1
+
+
+async def _serve(settings: Any, build: Callable[[Any, Stores], Awaitable[Service]],
+                 sockets: list[socket.socket] | None = None) -> int:
     common: CommonSettings = settings.common
     log = logging.getLogger(f"{common.service}.app")
     stores = open_stores(common)
@@ -119,18 +144,17 @@ async def _serve(settings: Any, build: Callable[[Any, Stores], Awaitable[Service
             print(f"configuration error: {exc}", file=sys.stderr)
             return 2
         try:
-            server = start_server(service, common)
+            server = start_server(service, common, sockets)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                log.error("port %d on %s is already in use: stop the other process or set %s",
-                          common.http.port, common.http.host, f"{common.service.split('_')[0].upper()}_PORT")
-                return 1
+                return _port_in_use(log, common)
             raise
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        log.info("%s listening on http://%s:%d", common.service, common.http.host, common.http.port)
+        log.info("%s listening on http://%s:%d (pid %d)", common.service, common.http.host,
+                 common.http.port, os.getpid())
         await stop.wait()
         log.info("%s stopping: finishing %d in-flight request(s)", common.service,
                  service.app.settings["inflight"].count)
@@ -141,13 +165,138 @@ async def _serve(settings: Any, build: Callable[[Any, Stores], Awaitable[Service
     return 0
 
 
+class WorkerPool:
+    """Fork `count` workers and keep them running until SIGTERM or SIGINT.
+
+    `run_worker` runs in each forked child and never returns there. The main
+    process handles signals and restarts:
+
+    * SIGTERM or SIGINT is passed on to every worker as SIGTERM; each drains its
+      in-flight requests and exits, and the main process exits once all have.
+    * A worker killed by a signal (a crash, the OOM killer) or stopped on its own
+      is replaced, after `RESTART_DELAY` seconds if it lived shorter than that.
+    * A worker that exits with an error status failed to start (a setting the
+      stores reject, a store down at start) and would fail again, so the main
+      process stops the others and exits with that status.
+    """
+
+    RESTART_DELAY = 1.0
+
+    def __init__(self, count: int, run_worker: Callable[[], None], log: logging.Logger):
+        self.count = count
+        self._run_worker = run_worker
+        self._log = log
+        self._started: dict[int, float] = {}  # pid -> monotonic start time
+        self._stopping = False
+
+    def run(self) -> int:
+        """Start the workers and supervise them; return the exit status of the main process."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        for _ in range(self.count):
+            self._spawn()
+        status = 0
+        while self._started:
+            try:
+                pid, wait_status = os.wait()
+            except ChildProcessError:
+                break
+            started = self._started.pop(pid, None)
+            if started is None:
+                continue
+            code = os.waitstatus_to_exitcode(wait_status)
+            if self._stopping:
+                continue
+            if code > 0:
+                self._log.error("worker pid %d exited with status %d during start; stopping the other "
+                                "%d worker(s)", pid, code, len(self._started))
+                status = code
+                self._stop()
+                continue
+            cause = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else "stopped"
+            self._log.warning("worker pid %d %s; starting a replacement", pid, cause)
+            if time.monotonic() - started < self.RESTART_DELAY:
+                time.sleep(self.RESTART_DELAY)
+            if not self._stopping:
+                self._spawn()
+        return status
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:
+            # The child serves until it is told to stop; its own event loop takes
+            # over SIGTERM and SIGINT once it runs.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            self._run_worker()
+            os._exit(1)  # run_worker exits by itself; this is a backstop
+        self._started[pid] = time.monotonic()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if not self._stopping:
+            self._log.info("stopping %d worker(s) on %s", len(self._started), signal.Signals(signum).name)
+        self._stop()
+
+    def _stop(self) -> None:
+        self._stopping = True
+        for pid in list(self._started):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def parse_arguments(prog: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command-line options every service accepts."""
+    parser = argparse.ArgumentParser(prog=prog, description="Run the service until SIGTERM or SIGINT.")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="processes serving the port; 0 or 1 serves from one process "
+                             "(overrides http.workers, default: one per core)")
+    options = parser.parse_args(argv)
+    if options.workers is not None and options.workers < 0:
+        parser.error(f"--workers must be 0 or more, not {options.workers}")
+    return options
+
+
+def with_workers(settings: Any, workers: int) -> Any:
+    """Return a copy of a service's settings with `http.workers` replaced."""
+    common: CommonSettings = settings.common
+    http = dataclasses.replace(common.http, workers=max(1, workers))
+    return dataclasses.replace(settings, common=dataclasses.replace(common, http=http))
+
+
 def run_service(load_settings: Callable[[], Any],
-                build: Callable[[Any, Stores], Awaitable[Service]]) -> None:
-    """Load settings, configure logging and serve until a stop signal; never returns."""
+                build: Callable[[Any, Stores], Awaitable[Service]],
+                argv: list[str] | None = None) -> None:
+    """Load settings, configure logging and serve until a stop signal; never returns.
+
+    `argv` defaults to the command line (`--workers N`).
+    """
+    options = parse_arguments(os.path.basename(sys.argv[0]), argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    configure_logging(settings.common.log_level)
-    sys.exit(asyncio.run(_serve(settings, build)))
+    if options.workers is not None:
+        settings = with_workers(settings, options.workers)
+    common: CommonSettings = settings.common
+    configure_logging(common.log_level)
+    if common.http.workers <= 1:
+        sys.exit(asyncio.run(_serve(settings, build)))
+
+    log = logging.getLogger(f"{common.service}.app")
+    try:
+        sockets = tornado.netutil.bind_sockets(common.http.port, address=common.http.host)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            sys.exit(_port_in_use(log, common))
+        raise
+    log.info("%s starting %d workers on http://%s:%d (main pid %d)", common.service,
+             common.http.workers, common.http.host, common.http.port, os.getpid())
+    pool = WorkerPool(common.http.workers, lambda: sys.exit(asyncio.run(_serve(settings, build, sockets))), log)
+    status = pool.run()
+    for sock in sockets:
+        sock.close()
+    log.info("%s stopped all workers", common.service)
+    sys.exit(status)

@@ -29,6 +29,17 @@ COMMON_FILE = "common.toml"
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
+# Upper bound of `http.workers`, well past any core count a single host offers.
+MAX_WORKERS = 256
+
+
+def default_workers() -> int:
+    """Return the number of cores this process may run on, the default of `http.workers`."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not available on macOS
+        return os.cpu_count() or 1
+
 
 class SettingsError(Exception):
     """A setting is missing or invalid. The message names the key and the fix."""
@@ -236,6 +247,8 @@ class HttpSettings:
     max_body_bytes: int
     # Seconds to let in-flight requests finish after SIGTERM before closing.
     shutdown_grace: float
+    # Processes that serve the port; 1 serves from the main process without forking.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -267,6 +280,13 @@ class CommonSettings:
     mongo: MongoSettings | None
 
 
+def read_workers(reader: Reader, key: str) -> int:
+    """Read a worker count: "auto" (the default) is the number of cores, 0 and 1 mean one process."""
+    if str(reader.raw(key, "auto")).strip().lower() == "auto":
+        return default_workers()
+    return max(1, reader.integer(key, minimum=0, maximum=MAX_WORKERS))
+
+
 def read_common(reader: Reader, service: str, default_port: int, uses_mongo: bool,
                 redis_prefix: str, mongo_database: str = "") -> CommonSettings:
     """Read the shared settings; `uses_mongo` is false for services without a database."""
@@ -276,6 +296,7 @@ def read_common(reader: Reader, service: str, default_port: int, uses_mongo: boo
         trust_proxy_headers=reader.boolean("http.trust_proxy_headers", False),
         max_body_bytes=reader.integer("http.max_body_bytes", 1_048_576, minimum=1024),
         shutdown_grace=reader.number("http.shutdown_grace", 10.0),
+        workers=read_workers(reader, "http.workers"),
     )
     redis = RedisSettings(
         url=reader.url("redis.url", ("redis", "rediss", "unix")),

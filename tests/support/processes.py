@@ -60,6 +60,9 @@ class ServiceProcess:
         env = {**os.environ, **self.env, PORT_VARIABLES[self.package]: str(self.port)}
         prefix = PORT_VARIABLES[self.package].removesuffix("_PORT")
         env.setdefault(f"{prefix}__HTTP__HOST", "127.0.0.1")
+        # One process per service unless a test asks for more: the default of one
+        # per core would multiply the processes the suite starts.
+        env.setdefault(f"{prefix}__HTTP__WORKERS", "1")
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", self.package], env=env, cwd=ROOT,
                                         stdout=self._log, stderr=subprocess.STDOUT)
