@@ -1,4 +1,7 @@
-"""`GET /healthz` (the process is up) and `GET /readyz` (its stores answer)."""
+"""`GET /healthz` (the process is up) and `GET /readyz` (its stores answer).
+
+Both also respond to HEAD with the same status and headers and no body.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ class HealthHandler(BaseHandler):
     def get(self) -> None:
         self.set_header("Cache-Control", "no-store")
         self.write_json({"status": "ok", "service": self.settings["service"]})
+
+    head = get
 
 
 class ReadinessHandler(BaseHandler):
@@ -67,6 +72,8 @@ class ReadinessHandler(BaseHandler):
             "error": "temporarily_unavailable",
             "error_description": f"{', '.join(down)} {'is' if len(down) == 1 else 'are'} unavailable",
         }, 503)
+
+    head = get
 
     def _log_changes(self, results: dict[str, bool]) -> None:
         logger = logging.getLogger(f"{self.settings['service']}.app")

@@ -9,6 +9,10 @@ shutdown), and turns every exception into a JSON response:
 * Tornado's `HTTPError` -> its status with a generic error code;
 * anything else -> 500 `server_error`, logged with its traceback.
 
+Every 405 carries `Allow` with the methods the handler implements (RFC 9110
+§15.5.6). A handler that serves HEAD sets `head = get`, and Tornado then sends
+the headers of the GET response without its body.
+
 `log_request` replaces Tornado's access line, which would include the query string.
 """
 
@@ -78,6 +82,8 @@ class BaseHandler(tornado.web.RequestHandler):
     log_client_id: str | None = None
     log_subject: str | None = None
     _counted = False
+    # The `Allow` value of a 405 being sent; see send_error.
+    _allow: str | None = None
 
     def __init__(self, application: tornado.web.Application, request, **kwargs: Any):
         self.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
@@ -101,6 +107,23 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header(REQUEST_ID_HEADER, self.request_id)
         self.set_header("X-Content-Type-Options", "nosniff")
+        if self._allow is not None:
+            self.set_header("Allow", self._allow)
+
+    def allowed_methods(self) -> list[str]:
+        """Return the methods of `SUPPORTED_METHODS` that this handler class implements."""
+        return [method for method in self.SUPPORTED_METHODS
+                if getattr(type(self), method.lower(), None)
+                is not getattr(tornado.web.RequestHandler, method.lower(), None)]
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        # RFC 9110 §15.5.6: a 405 MUST list the supported methods in `Allow`. Tornado's
+        # send_error clears the headers and then calls set_default_headers, which adds
+        # it, so it is sent also by subclasses that write their own error pages. An
+        # error's own `Allow` (the gateway's, per route) is set later and replaces it.
+        if status_code == 405:
+            self._allow = ", ".join(self.allowed_methods())
+        super().send_error(status_code, **kwargs)
 
     @property
     def app_log(self) -> logging.Logger:

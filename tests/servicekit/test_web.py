@@ -41,6 +41,20 @@ class EchoHandler(BaseHandler):
         self.write_json({"size": len(self.request.body)})
 
 
+class TextErrorHandler(BaseHandler):
+    """A handler with its own error body, as the HTML pages have, that skips BaseHandler.write_error."""
+
+    def get(self):
+        self.write_json({"ok": True})
+
+    def put(self):
+        self.write_json({"ok": True})
+
+    def write_error(self, status_code, **kwargs):
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.finish(f"error {status_code}")
+
+
 @pytest.fixture
 def common(store_env):
     return load_settings({**store_env, "IDENTITY__HTTP__MAX_BODY_BYTES": "2048"}).common
@@ -54,6 +68,7 @@ def app(common, io_loop):
         (r"/crash", CrashHandler),
         (r"/redis", RedisHandler),
         (r"/echo", EchoHandler),
+        (r"/text-error", TextErrorHandler),
     ])
     io_loop.run_sync(stores.close)
 
@@ -114,6 +129,41 @@ async def test_unsupported_method_is_json_405(http_client, base_url):
     response = await fetch(http_client, base_url + "/healthz", method="DELETE")
     assert response.code == 405
     assert json.loads(response.body)["error"] == "method_not_allowed"
+    assert response.headers["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("path,method,allow", [
+    ("/problem", "POST", "GET"),
+    ("/echo", "GET", "POST"),
+    ("/readyz", "PATCH", "GET, HEAD"),
+    ("/text-error", "DELETE", "GET, PUT"),
+    ("/text-error", "OPTIONS", "GET, PUT"),
+])
+@pytest.mark.gen_test
+async def test_405_allow_lists_implemented_methods(http_client, base_url, path, method, allow):
+    body = b"" if method in ("POST", "PATCH") else None
+    response = await fetch(http_client, base_url + path, method=method, body=body)
+    assert response.code == 405
+    assert response.headers["Allow"] == allow
+
+
+@pytest.mark.gen_test
+async def test_allow_only_on_405(http_client, base_url):
+    for path in ("/healthz", "/text-error", "/problem", "/nothing-here"):
+        response = await fetch(http_client, base_url + path)
+        assert response.code != 405, path
+        assert "Allow" not in response.headers, path
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.gen_test
+async def test_head_on_health_endpoints(http_client, base_url, path):
+    get = await fetch(http_client, base_url + path)
+    head = await fetch(http_client, base_url + path, method="HEAD")
+    assert head.code == get.code == 200
+    assert head.body == b""
+    assert head.headers["Content-Length"] == str(len(get.body))
+    assert head.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.gen_test
