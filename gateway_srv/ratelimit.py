@@ -1,11 +1,12 @@
 """Rate limits counted in Redis, so every gateway process shares one budget.
 
 Fixed windows: the first request of a key starts a window of `window` seconds
-(the key's TTL in Redis), and every request in it, allowed or not, counts. Each
-request costs one round trip: a Lua script increments the client's and the
-address's counters and returns both counts with their remaining TTLs. Because the
-window starts at Redis' first INCR, gateway processes with skewed clocks still
-share exact windows.
+(the key's TTL in Redis), and every request in it, allowed or not, counts. A Lua
+script increments one counter and returns its count with the remaining TTL; the
+client's and the address's counters are sent at once, so a request waits about
+one round trip. The script touches one key per call because the two counters
+hash to different slots of a Redis Cluster. Because the window starts at Redis'
+first INCR, gateway processes with skewed clocks still share exact windows.
 
 Keys: `<prefix>rl:<route>:client:<sha256 of client id>` and
 `<prefix>rl:<route>:addr:<client address>`.
@@ -13,6 +14,7 @@ Keys: `<prefix>rl:<route>:client:<sha256 of client id>` and
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 
@@ -21,21 +23,15 @@ import redis.asyncio
 from .errors import TooManyRequests, route_problem
 from .routes import RateLimit, RateLimitPolicy
 
-# KEYS: counters. ARGV: the window in seconds of each key, in the same order.
-# Returns count1, ttl1, count2, ttl2, ...
+# KEYS[1]: the counter. ARGV[1]: its window in seconds. Returns {count, ttl}.
 _SCRIPT = """
-local result = {}
-for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  local ttl = redis.call('TTL', key)
-  if ttl < 0 then
-    redis.call('EXPIRE', key, ARGV[i])
-    ttl = tonumber(ARGV[i])
-  end
-  result[#result + 1] = count
-  result[#result + 1] = ttl
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
 end
-return result
+return {count, ttl}
 """
 
 
@@ -88,10 +84,10 @@ class RateLimiter:
             counted.append(("address", f"{self._prefix}rl:{route}:addr:{address}", policy.per_address))
         if not counted:
             return []
-        reply = await self._script(keys=[key for _, key, _ in counted],
-                                   args=[limit.window for _, _, limit in counted])
-        quotas = [Quota(name, limit, int(reply[2 * i]), int(reply[2 * i + 1]))
-                  for i, (name, _, limit) in enumerate(counted)]
+        replies = await asyncio.gather(*(self._script(keys=[key], args=[limit.window])
+                                         for _, key, limit in counted))
+        quotas = [Quota(name, limit, int(count), int(ttl))
+                  for (name, _, limit), (count, ttl) in zip(counted, replies)]
         exceeded = [q for q in quotas if q.count > q.limit.requests]
         if exceeded:
             wait = max(q.reset for q in exceeded)

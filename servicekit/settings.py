@@ -287,6 +287,19 @@ def read_workers(reader: Reader, key: str) -> int:
     return max(1, reader.integer(key, minimum=0, maximum=MAX_WORKERS))
 
 
+def read_redis_url(reader: Reader, key: str) -> str:
+    """Read a Redis URL of any deployment that `servicekit.stores.create_redis` accepts."""
+    from .stores import REDIS_SCHEMES, parse_redis_url  # stores imports this module
+
+    value = reader.url(key, REDIS_SCHEMES)
+    if "+" in urlsplit(value).scheme:
+        try:
+            parse_redis_url(value)
+        except ValueError as exc:
+            raise reader._fail(key, f"is {value!r}", str(exc)) from None
+    return value
+
+
 def read_common(reader: Reader, service: str, default_port: int, uses_mongo: bool,
                 redis_prefix: str, mongo_database: str = "") -> CommonSettings:
     """Read the shared settings; `uses_mongo` is false for services without a database."""
@@ -299,7 +312,7 @@ def read_common(reader: Reader, service: str, default_port: int, uses_mongo: boo
         workers=read_workers(reader, "http.workers"),
     )
     redis = RedisSettings(
-        url=reader.url("redis.url", ("redis", "rediss", "unix")),
+        url=read_redis_url(reader, "redis.url"),
         key_prefix=reader.string("redis.key_prefix", redis_prefix),
         connect_timeout=reader.number("redis.connect_timeout", 2.0, minimum=0.05),
         command_timeout=reader.number("redis.command_timeout", 2.0, minimum=0.05),

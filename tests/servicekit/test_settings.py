@@ -58,7 +58,8 @@ def test_generic_variable_of_other_service_ignored():
         pytest.param({"IDENTITY_PORT": "70000"}, "setting 'http.port' is 70000: use a value from 1 to 65535",
                      id="port-out-of-range"),
         pytest.param({"REDIS_URL": "http://localhost:6379"},
-                     "setting 'redis.url' is 'http://localhost:6379': use a redis:// or rediss:// or unix:// URL",
+                     "setting 'redis.url' is 'http://localhost:6379': use a redis:// or rediss:// or unix:// or "
+                     "redis+sentinel:// or rediss+sentinel:// or redis+cluster:// or rediss+cluster:// URL",
                      id="redis-url-wrong-scheme"),
         pytest.param({"ISSUER": "localhost:5005"},
                      "setting 'issuer' is 'localhost:5005': use a http:// or https:// URL",
