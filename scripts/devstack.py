@@ -182,7 +182,10 @@ def main() -> int:
         stopping = True
         raise KeyboardInterrupt
 
+    # Installed for SIGINT too: a shell that starts a job in the background makes
+    # it ignore SIGINT, and Python then leaves Ctrl-C ignored.
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         start_stores(env, stores)
         run_seeds(env)

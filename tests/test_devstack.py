@@ -26,11 +26,13 @@ pytestmark = pytest.mark.slow
 class Devstack:
     """scripts/devstack.py in a process of its own, with its output collected."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], ignore_sigint: bool = False):
         self.output: list[str] = []
+        # A shell's background job starts with SIGINT ignored; `ignore_sigint` does the same.
+        ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
         self.process = subprocess.Popen(
             [sys.executable, "scripts/devstack.py"], cwd=ROOT, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=ignore)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -142,3 +144,14 @@ def test_busy_store_port_is_reported(stack_env):
     assert (f"port {port} for the embedded redis is already in use: stop the program on it, "
             f"or point the services at it with REDIS_URL") in result.stdout
     assert "starting SecantusDB" not in result.stdout
+
+
+def test_ctrl_c_works_in_background_job(stack_env):
+    stack = Devstack(stack_env, ignore_sigint=True)
+    try:
+        stack.wait_for_line("press Ctrl-C to stop everything", 120)
+        children = stack.children()
+    finally:
+        code = stack.interrupt()
+    assert code == 0
+    assert [pid for pid in children if pid_alive(pid)] == []
