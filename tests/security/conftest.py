@@ -11,10 +11,14 @@ case count and how many passed, so `make test` output shows the threat model.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -231,3 +235,113 @@ def pytest_terminal_summary(terminalreporter) -> None:
         verdict = "pass" if counts["failed"] == 0 and counts["skipped"] == 0 else "FAIL"
         terminalreporter.write_line(f"{family:<24} {total:>3} cases  {counts['passed']:>3} passed  "
                                     f"{counts['failed']:>3} failed  {counts['skipped']:>3} skipped  {verdict}")
+
+
+# -- a gateway in front of an echo server -------------------------------------
+
+ECHO_ROUTES = """
+[downstreams.echo]
+hosts = ["{echo_url}"]
+
+[[routes]]
+name = "things"
+upstream_path = "/things/{{*rest}}"
+downstream_path = "/api/things/{{rest}}"
+downstream = "echo"
+timeout = 5.0
+
+[routes.authentication]
+scopes = ["movieAPI"]
+
+[routes.claims_to_headers]
+X-Client-Id = "client_id"
+X-User-Role = "role"
+
+[[routes]]
+name = "item"
+upstream_path = "/items/{{id}}"
+downstream_path = "/api/items/{{id}}"
+downstream = "echo"
+timeout = 5.0
+"""
+
+
+class EchoServer:
+    """A threaded HTTP server that returns the path and headers it received as JSON."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        paths = self.paths
+
+        class Handler(BaseHTTPRequestHandler):
+            def _echo(self) -> None:
+                paths.append(self.path)
+                length = int(self.headers.get("Content-Length", "0"))
+                if length:
+                    self.rfile.read(length)
+                body = json.dumps({"path": self.path, "headers": [[n, v] for n, v in self.headers.items()]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close, X-Private")
+                self.send_header("X-Private", "hop-by-hop")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _echo
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class EchoGateway:
+    gateway: ServiceProcess
+    echo: EchoServer
+
+
+@pytest.fixture(scope="package")
+def echo_gateway(stack, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("echo_gateway")
+    echo = EchoServer()
+    routes = folder / "routes.toml"
+    routes.write_text(ECHO_ROUTES.format(echo_url=echo.url))
+    gateway = ServiceProcess("gateway_srv", {"REDIS_URL": stack.redis_url, "ISSUER": stack.issuer,
+                                             "GATEWAY__ROUTES__FILE": str(routes), "LOG_LEVEL": "info"},
+                             folder / "gateway.log")
+    try:
+        gateway.start()
+        yield EchoGateway(gateway, echo)
+    finally:
+        gateway.stop()
+        echo.stop()
+
+
+def raw_request(url: str, request: bytes, timeout: float = 15) -> bytes:
+    """Send bytes as they are over one connection and return everything read until it closes."""
+    host, port = url.removeprefix("http://").split(":")
+    chunks = []
+    with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+        connection.sendall(request)
+        while True:
+            try:
+                chunk = connection.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
