@@ -55,8 +55,7 @@ class PreconditionRequired(HttpProblem):
 
 
 class UnsupportedMediaType(HttpProblem):
+    """415: the body's `Content-Type` is missing, not JSON, or names a charset other than UTF-8."""
+
     status = 415
     error = "unsupported_media_type"
-
-    def __init__(self, media_type: str):
-        super().__init__(f"the body must be JSON (application/json), not {media_type}")

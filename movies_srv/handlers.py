@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import urllib.parse
@@ -14,11 +13,10 @@ from servicekit.resource import AccessToken, AccessTokenValidator, authenticate
 from servicekit.web import BaseHandler
 
 from .access import MovieAccess
-from .errors import (
-    InvalidFields, MovieNotFound, PreconditionFailed, PreconditionRequired, UnsupportedMediaType,
-)
+from .errors import MovieNotFound, PreconditionFailed, PreconditionRequired
 from .listing import ListQuery, parse_list_query
 from .model import etag, movie_json, validate_movie
+from .request_body import JSON, MERGE_PATCH_JSON, check_content_type, parse_json
 from .settings import PagingSettings, WriteSettings
 from .store import MovieStore, parse_id
 
@@ -55,14 +53,10 @@ class MoviesBaseHandler(BaseHandler):
         return token
 
     def json_body(self) -> Any:
-        content_type = self.request.headers.get("Content-Type", "application/json")
-        media_type = content_type.split(";")[0].strip().lower()
-        if not (media_type == "application/json" or media_type.endswith("+json")):
-            raise UnsupportedMediaType(media_type or "an empty media type")
-        try:
-            return json.loads(self.request.body)
-        except ValueError:
-            raise InvalidFields({"body": "is not valid JSON"}) from None
+        # RFC 7396 §4 registers application/merge-patch+json for merge patches.
+        media_types = (JSON, MERGE_PATCH_JSON) if self.request.method == "PATCH" else (JSON,)
+        check_content_type(self.request.headers.get("Content-Type"), media_types)
+        return parse_json(self.request.body)
 
     async def find_movie(self, movie_id_text: str) -> dict[str, Any]:
         movie_id = parse_id(movie_id_text)
@@ -110,6 +104,8 @@ class MovieCollectionHandler(MoviesBaseHandler):
         self.set_header("Cache-Control", "private, no-cache")
         self.write_json([movie_json(document) for document in documents])
 
+    head = get
+
     def _next_query(self, query: ListQuery, last_document: Mapping[str, Any]) -> str:
         # A relative reference keeps working behind a gateway that maps the path.
         parameters = [(name, items[-1].decode("utf-8", "replace"))
@@ -126,7 +122,10 @@ class MovieCollectionHandler(MoviesBaseHandler):
         fields = validate_movie(self.json_body(), partial=False, current={"owner": token.subject})
         document = await self.movies.insert(fields, owner=token.subject)
         audit.info("movie %s created by sub=%s client=%s", document["_id"], token.subject, token.client_id)
-        self.set_header("Location", f"{self.request.path.rstrip('/')}/{document['_id']}")
+        # A relative reference (RFC 9110 §10.2.2, RFC 3986 §5.2) resolves against the
+        # request's URL, to /api/movies/<id> here and to /movies/<id> through the
+        # gateway, which maps /movies to /api/movies.
+        self.set_header("Location", f"movies/{document['_id']}")
         self.write_movie(document, 201)
 
 
@@ -142,6 +141,8 @@ class MovieHandler(MoviesBaseHandler):
             self.finish()
             return
         self.write_movie(document)
+
+    head = get
 
     def _not_modified(self, document: Mapping[str, Any]) -> bool:
         # If-None-Match uses the weak comparison (RFC 9110 §13.1.2).
@@ -164,6 +165,11 @@ class MovieHandler(MoviesBaseHandler):
         version = self.required_version(document)
         current = {"id": str(document["_id"]), "owner": document["owner"], "version": document["version"]}
         fields = validate_movie(self.json_body(), partial=partial, current=current)
+        if not fields:
+            # An empty merge patch, or one that only repeats id, owner or version,
+            # changes nothing, so the version and the ETag stay as they are.
+            self.write_movie(document)
+            return
 
         updated = await self.movies.update(document["_id"], fields, version)
         if updated is None:
@@ -199,6 +205,8 @@ class IdentityHandler(MoviesBaseHandler):
         self.set_header("Cache-Control", "no-store")
         self.write_json(dict(token.claims))
 
+    head = get
+
 
 class OpenApiHandler(BaseHandler):
     """`/api/openapi.json`: the OpenAPI 3 description of this API, public."""
@@ -209,3 +217,5 @@ class OpenApiHandler(BaseHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(self.document)
+
+    head = get

@@ -11,6 +11,10 @@ Query parameters:
   continues after the last movie of the previous page, which stays correct while
   movies are added and costs no skipping. The two cannot be combined.
 
+Each parameter takes one value, so a repeated one (`genre=Drama&genre=Comedy`)
+is rejected rather than resolved to one of its values. Unknown parameters are
+ignored.
+
 A cursor is the base64url JSON of the sort key and the last movie's sort value and
 id. It is opaque to clients and only valid with the same `sort`.
 """
@@ -33,6 +37,7 @@ from .settings import PagingSettings
 SORT_FIELDS = {"title": "title", "genre": "genre", "rating": "rating", "releaseDate": "releaseDate",
                "id": "_id"}
 MAX_FILTER_LENGTH = 200
+QUERY_PARAMETERS = ("genre", "owner", "title", "sort", "limit", "page", "cursor")
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,14 @@ class ListQuery:
 
 def parse_list_query(arguments: Mapping[str, list[bytes]], paging: PagingSettings) -> ListQuery:
     """Parse the query string's arguments; raise `InvalidFields` naming each bad parameter."""
-    values = {name: items[-1].decode("utf-8", "replace") for name, items in arguments.items() if items}
     problems: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for name in QUERY_PARAMETERS:
+        items = arguments.get(name, [])
+        if len(items) > 1:
+            problems[name] = "must be given only once"
+        elif items:
+            values[name] = items[0].decode("utf-8", "replace")
 
     movie_filter: dict[str, Any] = {}
     for name in ("genre", "owner", "title"):

@@ -1,7 +1,7 @@
 """A movie's fields: validation of request bodies and the JSON representation.
 
 The JSON names are those of the reference architecture's API: `id`, `title`,
-`genre`, `rating` (a number from 0 to 10), `releaseDate` (ISO 8601 date),
+`genre`, `rating` (a number from 0 to 10), `releaseDate` (`YYYY-MM-DD`),
 `imageUrl`, `owner`, plus `version`, the number the ETag carries. `id`, `owner`
 and `version` are set by the server; a body may repeat their current values.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
+import unicodedata
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -25,6 +27,8 @@ MAX_URL_LENGTH = 2048
 # Films exist from the 1870s; a date past 2100 is a typo rather than a planned release.
 EARLIEST_RELEASE = datetime.date(1870, 1, 1)
 LATEST_RELEASE = datetime.date(2100, 12, 31)
+# ASCII digits only: `\d` would also match other scripts' digits.
+_DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def movie_json(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,10 +100,30 @@ def _check_field(name: str, value: Any, values: dict[str, Any]) -> str | None:
     return None
 
 
+def _check_unicode(value: str) -> None:
+    """Raise `ValueError` for a string that is not Unicode text.
+
+    A JSON escape such as `\\ud800` decodes to a lone surrogate, which is no
+    character, cannot be encoded as UTF-8 and so cannot be stored in BSON.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it contains an unpaired surrogate)") from None
+
+
+def _has_control_character(value: str) -> bool:
+    # Unicode category Cc: NUL and the other C0 controls, DEL and the C1 controls.
+    return any(unicodedata.category(character) == "Cc" for character in value)
+
+
 def _text(value: Any, max_length: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty string")
+    _check_unicode(value)
     value = value.strip()
+    if _has_control_character(value):
+        raise ValueError("must not contain control characters")
     if len(value) > max_length:
         raise ValueError(f"must be at most {max_length} characters")
     return value
@@ -123,15 +147,16 @@ def check_rating(value: Any) -> float:
 
 
 def check_release_date(value: Any) -> str:
-    """Return the date as YYYY-MM-DD; a date-time (`1994-09-23T00:00:00`) gives its date."""
-    message = "must be an ISO 8601 date (YYYY-MM-DD)"
-    if not isinstance(value, str):
+    """Return the date, which must be a calendar date written exactly as `YYYY-MM-DD`.
+
+    `date.fromisoformat` alone is not enough: since Python 3.11 it also reads
+    other ISO 8601 forms, such as `2001-W05` (a week) and `20010203`.
+    """
+    message = "must be a date in the form YYYY-MM-DD"
+    if not isinstance(value, str) or not _DATE_FORM.fullmatch(value):
         raise ValueError(message)
     try:
-        if len(value) == 10:
-            parsed = datetime.date.fromisoformat(value)
-        else:
-            parsed = datetime.datetime.fromisoformat(value).date()
+        parsed = datetime.date.fromisoformat(value)
     except ValueError:
         raise ValueError(message) from None
     if not EARLIEST_RELEASE <= parsed <= LATEST_RELEASE:
@@ -142,7 +167,9 @@ def check_release_date(value: Any) -> str:
 def check_image_url(value: Any) -> str | None:
     if value == "":
         return None
-    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+    if isinstance(value, str):
+        _check_unicode(value)
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or _has_control_character(value):
         raise ValueError(f"must be an http or https URL of at most {MAX_URL_LENGTH} characters")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:

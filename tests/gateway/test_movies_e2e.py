@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 
 import pytest
 from pymongo import MongoClient
@@ -106,6 +107,21 @@ def test_every_demo_route_and_method(gateway, movies, issuer, empty_movies):
     gone = call(gateway.url, "GET", path, alice)
     assert gone.status == 404
     assert "route" not in gone.json()
+
+
+def test_created_location_resolves_through_gateway(gateway, issuer, empty_movies):
+    alice = user_token(issuer, ALICE, ["user"])
+    created = call(gateway.url, "POST", "/movies", alice, MOVIE)
+    assert created.status == 201, created.body
+    movie = created.json()
+    assert created.headers["Location"] == f"movies/{movie['id']}"
+
+    # A client resolves the reference against the URL it posted to (RFC 3986 §5.2).
+    location = urllib.parse.urljoin(f"{gateway.url}/movies", created.headers["Location"])
+    assert location == f"{gateway.url}/movies/{movie['id']}"
+    shown = call(gateway.url, "GET", urllib.parse.urlsplit(location).path, alice)
+    assert shown.status == 200
+    assert shown.json() == movie
 
 
 def test_machine_token_reads_but_may_not_write(gateway, issuer, empty_movies):

@@ -19,12 +19,23 @@ def test_create_sets_owner_and_version(api, alice):
     movie = response.json()
     assert movie == {**MOVIE, "id": movie["id"], "owner": ALICE, "version": 1}
     assert response.headers["ETag"] == '"1"'
-    assert response.headers["Location"] == f"/api/movies/{movie['id']}"
 
 
-def test_create_accepts_datetime_release(api, alice):
-    movie = create(api, alice, releaseDate="1999-03-31T00:00:00", imageUrl=None)
-    assert movie["releaseDate"] == "1999-03-31"
+def test_create_location_resolves_to_movie(api, alice, movies_service):
+    created = api("POST", "/api/movies", alice, MOVIE)
+    movie = created.json()
+    assert created.headers["Location"] == f"movies/{movie['id']}"
+
+    # A client resolves the reference against the URL it posted to (RFC 3986 §5.2).
+    location = urllib.parse.urljoin(f"{movies_service.url}/api/movies", created.headers["Location"])
+    assert location == f"{movies_service.url}/api/movies/{movie['id']}"
+    shown = api("GET", urllib.parse.urlsplit(location).path, alice)
+    assert shown.status == 200
+    assert shown.json() == movie
+
+
+def test_create_with_null_image(api, alice):
+    movie = create(api, alice, imageUrl=None)
     assert movie["imageUrl"] is None
 
 
@@ -68,6 +79,25 @@ def test_patch(api, alice):
                    headers={"Content-Type": "application/merge-patch+json", "If-Match": '"1"'})
     assert response.status == 200
     assert response.json() == {**movie, "rating": 9.1, "imageUrl": None, "version": 2}
+
+
+def test_patch_empty_object_changes_nothing(api, alice, movies_db):
+    movie = create(api, alice)
+    path = f"/api/movies/{movie['id']}"
+    for body in [{}, {"id": movie["id"], "owner": ALICE, "version": 1}]:
+        response = api("PATCH", path, alice, body, headers={"If-Match": '"1"'})
+        assert response.status == 200, body
+        assert response.json() == movie, body
+        assert response.headers["ETag"] == '"1"', body
+    assert movies_db["movies"].find_one({})["version"] == 1
+    assert api("GET", path, alice).headers["ETag"] == '"1"'
+
+
+def test_patch_empty_object_checks_if_match(api, alice):
+    movie = create(api, alice)
+    response = api("PATCH", f"/api/movies/{movie['id']}", alice, {}, headers={"If-Match": '"7"'})
+    assert response.status == 412
+    assert response.headers["ETag"] == '"1"'
 
 
 def test_delete(api, alice):

@@ -66,7 +66,7 @@ def test_json_file_rejections_name_lines(seed_url, movies_db, tmp_path):
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
         "seed_movies: mine.json line 3 rejected: rating must be a number from 0 to 10",
-        "seed_movies: mine.json line 4 rejected: releaseDate must be an ISO 8601 date (YYYY-MM-DD)",
+        "seed_movies: mine.json line 4 rejected: releaseDate must be a date in the form YYYY-MM-DD",
         "seed_movies: mine.json line 6 rejected: a movie must be a JSON object",
         "seed_movies: mine.json line 7 rejected: repeats the movie on line 2 (same title and releaseDate)",
         "seed_movies: 2 inserted, 0 updated, 0 unchanged, 4 rejected",
