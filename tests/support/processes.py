@@ -16,6 +16,10 @@ from servicekit.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Every log file a ServiceProcess wrote to in this test session, for the check
+# in tests/conftest.py that no secret reached a log.
+LOG_PATHS: list[Path] = []
+
 PORT_VARIABLES = {
     "identity_srv": "IDENTITY_PORT",
     "movies_srv": "MOVIES_PORT",
@@ -64,6 +68,8 @@ class ServiceProcess:
         # per core would multiply the processes the suite starts.
         env.setdefault(f"{prefix}__HTTP__WORKERS", "1")
         self._log = open(self.log_path, "ab")
+        if self.log_path not in LOG_PATHS:
+            LOG_PATHS.append(self.log_path)
         self.process = subprocess.Popen([sys.executable, "-m", self.package], env=env, cwd=ROOT,
                                         stdout=self._log, stderr=subprocess.STDOUT)
         if wait:
