@@ -13,6 +13,12 @@ Bodies stream in both directions. A request body starts flowing downstream as
 soon as the client sends it, through a small queue whose `put` waits while the
 downstream is slower (back-pressure). A response body streams back chunk by
 chunk, except a small one with a known length, which is read whole first.
+
+Steps 1 to 5 run in `prepare`, before Tornado reads the request body. Tornado
+closes the connection after a response that it sends before the request is read
+to its end, also for a request without a body. So an error in those steps waits
+for the method call when the request has no body, which keeps the connection
+open, and otherwise goes out at once with `Connection: close` (RFC 9112 §9.6).
 """
 
 from __future__ import annotations
@@ -116,12 +122,26 @@ class ProxyHandler(BaseHandler):
         self.exchange: asyncio.Task | None = None
         self.received = 0
         self.too_large = False
+        # Tornado calls the method only after the whole request has been read.
+        self.request_read = False
+        # An error of steps 1 to 5 for a request without a body, raised in the method.
+        self.rejection: Exception | None = None
 
     def compute_etag(self) -> None:
         # The downstream decides about ETags; Tornado must not add its own.
         return None
 
     async def prepare(self) -> None:
+        try:
+            await self._admit()
+        except Exception as exc:
+            # Every error still reaches the boundary; this only decides when.
+            if has_body(self.request.headers):
+                raise
+            self.rejection = exc
+
+    async def _admit(self) -> None:
+        """Run steps 1 to 5 and start sending a request body downstream; raise the first error."""
         method = self.request.method
         self.route, values = self._select_route(method)
         self._check_declared_size()
@@ -188,6 +208,9 @@ class ProxyHandler(BaseHandler):
             put.cancel()
 
     async def _proxy(self) -> None:
+        self.request_read = True
+        if self.rejection is not None:
+            raise self.rejection
         if self.too_large:
             limit = self.gateway.proxy.max_body_bytes
             raise route_problem(PayloadTooLarge, self.route.name, f"the request body exceeds {limit} bytes")
@@ -324,6 +347,12 @@ class ProxyHandler(BaseHandler):
             self.request.connection.close()
             return
         self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if not self.request_read:
+            # Tornado closes the connection after this response (see the module docstring).
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
 
     def _body_problem(self, exc: Exception) -> HttpProblem:
         """Return the 504 or 502 for a downstream body that failed before any of it was sent."""
