@@ -41,6 +41,8 @@ class DiscoveryHandler(ProviderHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(self.document)
 
+    head = get
+
 
 class JwksHandler(ProviderHandler):
     def get(self) -> None:
@@ -49,6 +51,8 @@ class JwksHandler(ProviderHandler):
         # RFC 7517 §8.5 registers this media type for a JWK Set.
         self.set_header("Content-Type", "application/jwk-set+json")
         self.finish(self.provider.keyring.jwks_json())
+
+    head = get
 
 
 class FormEndpointHandler(ProviderHandler):
