@@ -163,14 +163,26 @@ def create_redis(settings: RedisSettings) -> redis.asyncio.Redis | RedisCluster:
 
 
 def create_mongo(settings: MongoSettings, app_name: str) -> AsyncMongoClient:
-    """Create a PyMongo asyncio client that fails fast when no server answers."""
+    """Create a PyMongo asyncio client that fails fast when no server answers.
+
+    Every write waits for a majority of the replica set (`w="majority"`), because
+    the services write only what must survive a failover: users, consents,
+    signing keys and movies. A majority that does not confirm within
+    `operation_timeout` raises `WTimeoutError`, which gives 503. Every read goes
+    to the primary, whatever the connection string says, so a read that follows
+    a write sees it. A standalone server treats "majority" as itself.
+    """
     timeout_ms = int(settings.server_selection_timeout * 1000)
+    operation_ms = int(settings.operation_timeout * 1000)
     return AsyncMongoClient(
         settings.url,
         appname=app_name,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
-        socketTimeoutMS=int(settings.operation_timeout * 1000),
+        socketTimeoutMS=operation_ms,
+        w="majority",
+        wTimeoutMS=operation_ms,
+        readPreference="primary",
         tz_aware=True,
         connect=False,
     )
