@@ -141,7 +141,9 @@ def test_hash_script_rejects_short_secret():
 
 def test_mongo_down_at_start_exits_cleanly(redis_url):
     env = {**os.environ, "REDIS_URL": redis_url, "MONGO_URL": f"mongodb://127.0.0.1:{free_port()}/",
-           "IDENTITY__MONGO__SERVER_SELECTION_TIMEOUT": "0.5", "IDENTITY_PORT": str(free_port())}
+           "IDENTITY__MONGO__SERVER_SELECTION_TIMEOUT": "0.5", "IDENTITY_PORT": str(free_port()),
+           # One process, so the message is the last line; tests/scale covers workers.
+           "IDENTITY__HTTP__WORKERS": "1"}
     result = subprocess.run([sys.executable, "-m", "identity_srv"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1

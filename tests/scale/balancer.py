@@ -30,7 +30,7 @@ class RoundRobinBalancer:
     def url(self) -> str:
         return f"http://localhost:{self.port}"
 
-    def start(self) -> "RoundRobinBalancer":
+    def start(self) -> RoundRobinBalancer:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
         return self

@@ -25,7 +25,7 @@ class LocalRedisCluster:
     def url(self) -> str:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports[:3])
 
-    def start(self, timeout: float = 30.0) -> "LocalRedisCluster":
+    def start(self, timeout: float = 30.0) -> LocalRedisCluster:
         for missing in ("redis-server", "redis-cli"):
             if shutil.which(missing) is None:
                 raise RuntimeError(f"{missing} is not on the PATH: install the redis-tools package")
@@ -41,13 +41,13 @@ class LocalRedisCluster:
                  "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
         for port in self.ports:
-            self._wait(lambda: redis.Redis(port=port).ping(), timeout)
+            self._wait(lambda port=port: redis.Redis(port=port).ping(), timeout)
         subprocess.run(["redis-cli", "--cluster", "create",
                         *(f"127.0.0.1:{port}" for port in self.ports),
                         "--cluster-replicas", "1", "--cluster-yes"],
                        check=True, capture_output=True, timeout=timeout)
         for port in self.ports:
-            self._wait(lambda: redis.Redis(port=port).cluster("info")["cluster_state"] == "ok", timeout)
+            self._wait(lambda port=port: redis.Redis(port=port).cluster("info")["cluster_state"] == "ok", timeout)
         return self
 
     @staticmethod

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from servicekit.settings import Reader, SettingsError, default_workers, read_redis_url, read_workers
+from servicekit.settings import (
+    Reader,
+    SettingsError,
+    default_workers,
+    read_redis_url,
+    read_workers,
+)
 from servicekit.stores import RedisAddress, parse_redis_url
 
 

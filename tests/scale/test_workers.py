@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -125,7 +124,7 @@ def test_port_taken_before_fork(store_env, tmp_path):
     taken.listen()
     try:
         result = subprocess.run([sys.executable, "-m", "movies_srv"], env=env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=30)
+                                capture_output=True, text=True, timeout=30, check=False)
     finally:
         taken.close()
     assert result.returncode == 1
@@ -139,7 +138,7 @@ def test_worker_start_failure_stops_all(redis_url, tmp_path):
     env = {**os.environ, "REDIS_URL": redis_url, "MONGO_URL": f"mongodb://127.0.0.1:{free_port()}/",
            "IDENTITY_PORT": str(port), "IDENTITY__HTTP__HOST": "127.0.0.1", "IDENTITY__HTTP__WORKERS": "2"}
     result = subprocess.run([sys.executable, "-m", "identity_srv"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "starting 2 workers" in result.stderr
     assert "exited with status 1 during start" in result.stderr
@@ -148,6 +147,6 @@ def test_worker_start_failure_stops_all(redis_url, tmp_path):
 
 def test_workers_option_rejects_negative(tmp_path):
     result = subprocess.run([sys.executable, "-m", "movies_srv", "--workers", "-1"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=30)
+                            capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert "--workers must be 0 or more, not -1" in result.stderr
