@@ -8,14 +8,16 @@ one run with the same wrk settings:
 * nginx: Debian's nginx-light as a plain reverse proxy (one worker, upstream
   keep-alive, no token checks) in front of movies_srv;
 * gateway: gateway_srv's `/movies/{id}`, with token validation, rate limits
-  counted in Redis, the circuit breaker and pooled keep-alive connections.
+  counted in Redis, the circuit breaker and pooled keep-alive connections;
+* gateway xN: the same with `--workers` gateway processes (default 2) in front
+  of the same single movies_srv process, compared with the one-process gateway.
 
 Everything runs on this machine: a private redis-server and SecantusDB, a real
 identity_srv for the client_credentials token, and wrk as the load generator,
 which competes with the servers for CPU. Compare the ratios, not the absolute
 numbers, and only between runs on the same hardware.
 
-    .venv/bin/python bench/bench_gateway.py [--seconds 10] [--connections 20]
+    .venv/bin/python bench/bench_gateway.py [--seconds 10] [--connections 20] [--workers 2]
 
 Needs `wrk` and `nginx` on the PATH (apt-get install -y wrk nginx-light).
 """
@@ -123,6 +125,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured seconds per target first (default 2)")
     parser.add_argument("--connections", type=int, default=20, help="concurrent wrk connections (default 20)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="gateway processes of the last target, compared with one (default 2)")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -151,6 +155,9 @@ def main() -> int:
                                                      "GATEWAY__ROUTES__FILE": str(bench_routes_file(directory))},
                                      directory / "gateway.log")
             started.append(gateway.start())
+            several = {**gateway.env, "GATEWAY__HTTP__WORKERS": str(args.workers)}
+            gateway_workers = ServiceProcess("gateway_srv", several, directory / "gateway-workers.log")
+            started.append(gateway_workers.start())
             nginx, nginx_port = start_nginx(directory, movies.port)
 
             token = client_credentials_token(identity.url)
@@ -165,6 +172,7 @@ def main() -> int:
                 "direct": f"{movies.url}/api/movies/{movie_id}",
                 "nginx": f"http://127.0.0.1:{nginx_port}/api/movies/{movie_id}",
                 "gateway": f"{gateway.url}/movies/{movie_id}",
+                f"gateway x{args.workers}": f"{gateway_workers.url}/movies/{movie_id}",
             }
             results = {}
             for name, url in targets.items():
@@ -186,9 +194,9 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
     cpus = os.cpu_count()
     print(f"GET /movies/{{id}} with a bearer token; wrk -t{args.threads} -c{args.connections} "
           f"-d{args.seconds}s; {cpus} CPUs shared by wrk and the servers")
-    print(f"{'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  socket errors")
+    print(f"{'target':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  socket errors")
     for name, result in results.items():
-        print(f"{name:<8} {result['rps']:>9.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
+        print(f"{name:<10} {result['rps']:>9.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
               f"{result['non_2xx']:>8}  {result['socket_errors']}")
     direct, nginx, gateway = results["direct"], results["nginx"], results["gateway"]
     print("ratios (gateway / other; req/s above 1 is faster, latency above 1 is slower):")
@@ -197,6 +205,9 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
               f"p50 {gateway['p50'] / other['p50']:.2f}  p99 {gateway['p99'] / other['p99']:.2f}")
     print(f"  nginx/direct    req/s {nginx['rps'] / direct['rps']:.2f}  "
           f"p50 {nginx['p50'] / direct['p50']:.2f}  p99 {nginx['p99'] / direct['p99']:.2f}")
+    several = results[f"gateway x{args.workers}"]
+    print(f"  gateway {args.workers} workers / 1 worker  req/s {several['rps'] / gateway['rps']:.2f}  "
+          f"p50 {several['p50'] / gateway['p50']:.2f}  p99 {several['p99'] / gateway['p99']:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark token issuance: client_credentials tokens per second against a bare Tornado handler.
 
-    python bench/bench_tokens.py [--seconds 10] [--connections 32]
+    python bench/bench_tokens.py [--seconds 10] [--connections 32] [--workers 2]
 
 Starts everything it measures on free 127.0.0.1 ports, each as a single process:
 a private redis-server and SecantusDB (unless REDIS_URL and MONGO_URL are set),
@@ -14,7 +14,10 @@ Every token request sends the demo client's credentials (movieClient / secret) i
 a Basic header, so the rate includes the secret check, the RS256 or ES256
 signature and the per-request access and audit log lines (written to a file).
 The ratio divides the token rate by the bare handler's rate measured in the same
-run, which cancels out most of the machine's speed.
+run, which cancels out most of the machine's speed. Then identity_srv runs with
+`--workers` processes (RS256), and the last line divides that rate by the
+one-process RS256 rate. The load generator runs on the same machine and takes CPU
+time from the workers.
 """
 
 from __future__ import annotations
@@ -133,14 +136,15 @@ def start_stores(work: Path, started: list[EmbeddedServer]) -> dict[str, str]:
     return env
 
 
-def start_identity(store_env: dict[str, str], algorithm: str, work: Path) -> tuple[subprocess.Popen, str]:
+def start_identity(store_env: dict[str, str], algorithm: str, work: Path,
+                   workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, **store_env, "IDENTITY_PORT": str(port), "IDENTITY__HTTP__HOST": "127.0.0.1",
-           "ISSUER": url, "IDENTITY__KEYS__ALGORITHM": algorithm,
+           "ISSUER": url, "IDENTITY__KEYS__ALGORITHM": algorithm, "IDENTITY__HTTP__WORKERS": str(workers),
            # A database per algorithm: the first key of each is created with that algorithm.
            "IDENTITY__MONGO__DATABASE": f"bench_{algorithm.lower()}_{port}"}
-    log = open(work / f"identity_{algorithm}.log", "ab")
+    log = open(work / f"identity_{algorithm}_{workers}.log", "ab")
     process = subprocess.Popen([sys.executable, "-m", "identity_srv"], env=env, cwd=ROOT, stdout=log,
                                stderr=subprocess.STDOUT)
     return process, url
@@ -159,6 +163,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Measure client_credentials tokens per second.")
     parser.add_argument("--seconds", type=int, default=10, help="seconds of load per target (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="identity_srv processes for the last measurement, compared with one (default 2)")
     args = parser.parse_args()
 
     generator = "wrk" if shutil.which("wrk") else "python asyncio client"
@@ -190,6 +196,12 @@ def main() -> int:
                 wait_until_up(f"{url}/connect/token")
                 rates[f"identity_srv client_credentials {algorithm}"] = measure(f"{url}/connect/token")
                 stop(process)
+
+            process, url = start_identity(store_env, "RS256", work, args.workers)
+            processes.append(process)
+            wait_until_up(f"{url}/connect/token")
+            rates[f"identity_srv RS256, {args.workers} workers"] = measure(f"{url}/connect/token")
+            stop(process)
         finally:
             for process in processes:
                 if process.poll() is None:
@@ -202,6 +214,10 @@ def main() -> int:
           f"one process per server, loopback")
     for name, rate in rates.items():
         print(f"{name:<42} {rate:10.0f} requests/s   ratio to bare {rate / bare_rate:6.3f}")
+    one = rates["identity_srv client_credentials RS256"]
+    several = rates[f"identity_srv RS256, {args.workers} workers"]
+    print(f"identity_srv RS256 {args.workers} workers / 1 worker: {several / one:.2f} "
+          f"({os.cpu_count()} cores, load generator on the same machine)")
     return 0
 
 
