@@ -44,6 +44,9 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     # MasterNotFoundError during a failover is a ConnectionError.)
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    # None of the nodes in a cluster URL accepts a connection.
+    redis.exceptions.RedisClusterUnreachableError,
     pymongo.errors.ConnectionFailure,  # includes AutoReconnect and ServerSelectionTimeoutError
     pymongo.errors.ExecutionTimeout,
     pymongo.errors.WTimeoutError,
@@ -66,7 +69,7 @@ def store_name(exc: BaseException) -> str:
     """Name the store behind an error from `UNAVAILABLE_ERRORS`."""
     if isinstance(exc, StoreUnavailable):
         return exc.store
-    if isinstance(exc, redis.exceptions.RedisError):
+    if isinstance(exc, (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)):
         return "redis"
     return "mongodb"
 

@@ -38,6 +38,7 @@ class LocalRedisCluster:
                 ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-port", str(bus_port), "--cluster-config-file", "nodes.conf",
                  "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no",
+                 "--repl-diskless-sync-delay", "0",
                  "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
         for port in self.ports:
@@ -48,7 +49,15 @@ class LocalRedisCluster:
                        check=True, capture_output=True, timeout=timeout)
         for port in self.ports:
             self._wait(lambda port=port: redis.Redis(port=port).cluster("info")["cluster_state"] == "ok", timeout)
+        # A replica that never finished its first sync cannot take over a failed primary.
+        for port in self.ports:
+            self._wait(lambda port=port: self._in_sync(port), timeout)
         return self
+
+    @staticmethod
+    def _in_sync(port: int) -> bool:
+        replication = redis.Redis(port=port).info("replication")
+        return replication["role"] == "master" or replication.get("master_link_status") == "up"
 
     @staticmethod
     def _wait(probe, timeout: float) -> None:
@@ -62,6 +71,12 @@ class LocalRedisCluster:
             if time.monotonic() > deadline:
                 raise RuntimeError("the local Redis Cluster did not come up in time")
             time.sleep(0.1)
+
+    def kill_node(self, port: int) -> None:
+        """Kill the node on `port` with SIGKILL, like a crashed host."""
+        process = self.processes[self.ports.index(port)]
+        process.kill()
+        process.wait()
 
     def flush(self) -> None:
         for port in self.ports:

@@ -19,8 +19,17 @@ from identity_srv.login_throttle import LoginThrottle, ThrottleLimits
 from identity_srv.refresh_tokens import RefreshTokenStore, Rotation
 from identity_srv.sessions import SessionStore
 from servicekit import denylist
+from servicekit.embedded import free_port
 from servicekit.settings import RedisSettings
-from servicekit.stores import create_redis
+from servicekit.stores import (
+    UNAVAILABLE_ERRORS,
+    StoreUnavailable,
+    create_redis,
+    ping_redis,
+    store_name,
+)
+
+from .redis_cluster import LocalRedisCluster
 
 pytestmark = pytest.mark.slow
 
@@ -142,3 +151,52 @@ def test_denylist_on_cluster(cluster_url):
         return await denylist.is_revoked(client, "jti-1"), await denylist.is_revoked(client, "jti-2")
 
     assert run_on_cluster(cluster_url, action) == (True, False)
+
+
+def test_unreachable_cluster_is_store_down():
+    """A cluster URL whose nodes all refuse connections is "redis unavailable", a 503."""
+    url = f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+
+    async def action(client):
+        with pytest.raises(UNAVAILABLE_ERRORS) as caught:
+            await client.get("anything")
+        with pytest.raises(StoreUnavailable) as ping:
+            await ping_redis(client, 1.0)
+        return caught.value, ping.value
+
+    error, ping = run_on_cluster(url, action)
+    assert store_name(error) == "redis"
+    assert ping.store == "redis"
+
+
+def test_primary_failover_keeps_state(tmp_path):
+    """Kill the primary that stores a refresh token family; its replica takes over with the family."""
+    cluster = LocalRedisCluster(tmp_path).start()
+    try:
+        async def action(client):
+            store = RefreshTokenStore(client, PREFIX, idle_lifetime=600, absolute_lifetime=3600)
+            token, family = await store.create("movies_mvc_client", "818727", "openid", "sid-1", int(time.time()))
+            await client.execute_command("WAIT", 1, 1000, target_nodes=client.get_node_from_key(
+                f"{PREFIX}rtf:{{{family.family_id}}}"))
+            primary = client.get_node_from_key(f"{PREFIX}rtf:{{{family.family_id}}}")
+            cluster.kill_node(primary.port)
+
+            outcomes = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    outcomes.append(await store.rotate(token, "movies_mvc_client"))
+                    break
+                except UNAVAILABLE_ERRORS as exc:
+                    outcomes.append(type(exc).__name__)
+                    await asyncio.sleep(0.5)
+            return outcomes
+
+        outcomes = run_on_cluster(cluster.url, action)
+    finally:
+        cluster.stop()
+    # The client answered "store down" (a 503) until the replica was promoted,
+    # then found the new primary by itself.
+    assert outcomes[-1][0] is Rotation.ROTATED, outcomes
+    assert len(outcomes) >= 2
+    assert all(isinstance(outcome, str) for outcome in outcomes[:-1])
