@@ -9,14 +9,14 @@ from .conftest import (
 
 
 def test_code_of_victim_redeemed_by_other_client(stack):
-    # RFC 9700 §4.5.3 / RFC 6749 §4.1.3: a code is bound to the client it was issued to.
+    # RFC 9700 §4.5 / RFC 6749 §4.1.3: a code is bound to the client it was issued to.
     code, verifier = Attacker(stack).code()
     response = exchange(stack, code, verifier, redirect_uri=OTHER_REDIRECT, auth=(OTHER_CLIENT, DEMO_SECRET))
     assert_oauth_error(response, 400, "invalid_grant")
 
 
 def test_injected_code_without_victims_verifier(stack):
-    # RFC 9700 §4.5.3.1: PKCE stops a stolen code injected into another session.
+    # RFC 9700 §4.5: PKCE stops a stolen code injected into another session.
     code, _ = Attacker(stack).code()
     _, attacker_verifier = Attacker(stack).code()
     assert_oauth_error(exchange(stack, code, attacker_verifier), 400, "invalid_grant")

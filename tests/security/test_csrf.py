@@ -67,7 +67,7 @@ def test_logout_get_without_hint_asks(stack):
 
 
 def test_webclient_callback_with_foreign_state(stack):
-    # RFC 9700 §4.7.1: the client binds state to the browser; another browser's response is refused.
+    # RFC 9700 §4.7: the client binds state to the browser; another browser's response is refused.
     victim = Attacker(stack)
     victim.get(f"{stack.webclient_url}/signin")
     attacker = Attacker(stack)
@@ -78,7 +78,7 @@ def test_webclient_callback_with_foreign_state(stack):
 
 
 def test_webclient_callback_without_pending_sign_in(stack):
-    # RFC 9700 §4.7.1: a response the browser never asked for (login CSRF) signs nobody in.
+    # RFC 9700 §4.7: a response the browser never asked for (login CSRF) signs nobody in.
     attacker = Attacker(stack)
     query = query_of(webclient_callback(stack, attacker))
     victim = Attacker(stack)

@@ -45,7 +45,7 @@ def test_malformed_challenge_refused(stack, challenge):
 
 
 def test_token_request_without_verifier(stack):
-    # RFC 9700 §4.8.2: a code issued with a challenge must not be redeemed without its verifier.
+    # RFC 9700 §4.8: a code issued with a challenge must not be redeemed without its verifier.
     code, _ = Attacker(stack).code()
     assert_oauth_error(exchange(stack, code, None), 400, "invalid_request")
 

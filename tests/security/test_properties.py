@@ -126,7 +126,7 @@ authorization_arguments = st.dictionaries(
 @given(authorization_arguments)
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_authorization_request_never_open_redirect(registry, arguments):
-    # RFC 9700 §4.11.2 and RFC 6749 §4.1.2.1: errors redirect only to a registered redirect URI.
+    # RFC 9700 §4.11 and RFC 6749 §4.1.2.1: errors redirect only to a registered redirect URI.
     try:
         request = parse_authorization_request(registry, arguments)
     except InvalidAuthorizationTarget:

@@ -28,7 +28,7 @@ def redirect_variants(registered: str) -> list[str]:
 
 @pytest.mark.parametrize("index", range(11))
 def test_authorize_unregistered_redirect_no_redirect(stack, index):
-    # RFC 6749 §3.1.2.4 / RFC 9700 §4.1.3: exact string match; a mismatch is shown to the user, never redirected.
+    # RFC 6749 §3.1.2.4 / RFC 9700 §4.1: exact string match; a mismatch is shown to the user, never redirected.
     redirect_uri = redirect_variants(stack.redirect_uri)[index]
     response = Attacker(stack).authorize(redirect_uri=redirect_uri)
     assert response.status_code == 400

@@ -23,7 +23,7 @@ def refresh(stack, token: str, auth=(BROWSER_CLIENT, DEMO_SECRET), **extra) -> r
 
 
 def test_rotation_issues_new_token(stack):
-    # RFC 9700 §4.14.2: refresh token rotation, each use returns a new refresh token.
+    # RFC 9700 §4.14: refresh token rotation, each use returns a new refresh token.
     _, tokens = signed_in_tokens(stack)
     rotated = refresh(stack, tokens["refresh_token"])
     assert rotated.status_code == 200
@@ -32,7 +32,7 @@ def test_rotation_issues_new_token(stack):
 
 
 def test_replay_after_rotation_revokes_family(stack):
-    # RFC 9700 §4.14.2: a rotated token used again means theft, so the whole family is revoked.
+    # RFC 9700 §4.14: a rotated token used again means theft, so the whole family is revoked.
     _, tokens = signed_in_tokens(stack)
     rotated = refresh(stack, tokens["refresh_token"]).json()
     time.sleep(PAST_GRACE)
@@ -42,7 +42,7 @@ def test_replay_after_rotation_revokes_family(stack):
 
 
 def test_replay_within_grace_keeps_family(stack):
-    # RFC 9700 §4.14.2 allows a short window for a client's retry; the replay itself still gets no tokens.
+    # RFC 9700 §4.14 allows a short window for a client's retry; the replay itself still gets no tokens.
     _, tokens = signed_in_tokens(stack)
     rotated = refresh(stack, tokens["refresh_token"]).json()
     assert_oauth_error(refresh(stack, tokens["refresh_token"]), 400, "invalid_grant")
@@ -81,7 +81,7 @@ def test_scope_widening_refused(stack):
 
 
 def test_parallel_replay_one_winner(stack):
-    # RFC 9700 §4.14.2: racing uses of one token yield one new token, not several.
+    # RFC 9700 §4.14: racing uses of one token yield one new token, not several.
     import concurrent.futures
 
     _, tokens = signed_in_tokens(stack)

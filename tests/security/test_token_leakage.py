@@ -1,4 +1,4 @@
-"""Token leakage through logs, Referer and caches (RFC 9700 §4.2, §4.3; RFC 6749 §5.1, §10.3)."""
+"""Token leakage through logs, Referer and caches (RFC 9700 §4.2; RFC 6749 §5.1, §10.3, §10.5; RFC 6750 §5.3)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def run_full_flow(stack) -> set[str]:
 
 
 def test_flow_leaves_no_secret_in_logs(stack):
-    # RFC 9700 §4.3 and RFC 6749 §10.3: tokens, codes, passwords and client secrets stay out of logs.
+    # RFC 6749 §10.3 and §10.5: tokens and codes stay confidential in storage, so no log holds one.
     secrets = run_full_flow(stack)
     logs = {service.package: service.log() for service in stack.services()}
     assert all(logs.values())
@@ -74,7 +74,7 @@ def test_flow_leaves_no_secret_in_logs(stack):
 
 
 def test_logs_have_no_secret_shapes(stack):
-    # RFC 9700 §4.3: no JWT, refresh token or secret pair anywhere in the stack's logs.
+    # RFC 6749 §10.3: no JWT, refresh token or secret pair anywhere in the stack's logs.
     run_full_flow(stack)
     assert secrets_in_logs([service.log_path for service in stack.services()]) == []
 
@@ -91,7 +91,7 @@ def test_scanner_finds_planted_secrets(tmp_path):
 
 
 def test_code_pages_send_no_referrer(stack):
-    # RFC 9700 §4.2.4: pages that may carry codes or tokens in their URL send Referrer-Policy: no-referrer.
+    # RFC 9700 §4.2: pages that may carry codes or tokens in their URL send Referrer-Policy: no-referrer.
     browser = Attacker(stack)
     login_page = browser.follow(browser.authorize())
     assert login_page.headers["Referrer-Policy"] == "no-referrer"
@@ -115,7 +115,7 @@ def test_token_responses_not_cached(stack):
 
 
 def test_userinfo_and_introspection_not_cached(stack):
-    # RFC 9700 §4.3: responses that contain token data are not stored by caches.
+    # RFC 6749 §10.3: responses that describe a token are not stored by caches either.
     token = token_request(stack, {"grant_type": "client_credentials"}, (MACHINE_CLIENT, DEMO_SECRET)).json()
     described = requests.post(f"{stack.issuer}/connect/introspect", data={"token": token["access_token"]},
                               auth=(MACHINE_CLIENT, DEMO_SECRET), timeout=15)
@@ -123,7 +123,7 @@ def test_userinfo_and_introspection_not_cached(stack):
 
 
 def test_token_in_query_refused(stack):
-    # RFC 6750 §2.3 and RFC 9700 §4.3.2: access tokens in URLs end up in logs, so the API refuses them.
+    # RFC 6750 §5.3: bearer tokens in page URLs end up in logs, so the API does not accept them there.
     token = token_request(stack, {"grant_type": "client_credentials"}, (MACHINE_CLIENT, DEMO_SECRET)).json()
     response = requests.get(f"{stack.movies.url}/api/movies", params={"access_token": token["access_token"]},
                             timeout=15)
