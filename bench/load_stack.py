@@ -36,9 +36,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
@@ -47,8 +47,8 @@ from pymongo import MongoClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from servicekit.embedded import free_port, redis_server, secantus_server  # noqa: E402
-from tests.support.processes import ServiceProcess  # noqa: E402
+from servicekit.embedded import free_port, redis_server, secantus_server
+from tests.support.processes import ServiceProcess
 
 MOVIES_DATABASE = "movies_load"
 BASIC_WEB = {"Authorization": "Basic " + base64.b64encode(b"movies_mvc_client:secret").decode("ascii")}

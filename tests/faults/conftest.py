@@ -39,7 +39,7 @@ class Traffic:
                 self.counts.setdefault(phase, Counter())[(name, status)] += 1
             time.sleep(self.pause)
 
-    def start(self) -> "Traffic":
+    def start(self) -> Traffic:
         for thread in self._threads:
             thread.start()
         return self

@@ -59,7 +59,7 @@ class SlowDownstream:
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "SlowDownstream":
+    def start(self) -> SlowDownstream:
         self.process = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(self.port)])
         wait_for(lambda: self._answers(), 10, message="slow downstream")
         return self

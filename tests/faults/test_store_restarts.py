@@ -9,17 +9,23 @@ across a MongoDB outage at the provider is covered in tests/signin/test_store_ou
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import requests
 
 from servicekit.embedded import free_port, redis_server, secantus_server
 from tests.security.conftest import (
-    BROWSER_CLIENT, DEMO_SECRET, MACHINE_CLIENT, Attacker, Stack, exchange, introspection, write_clients_file,
+    BROWSER_CLIENT,
+    DEMO_SECRET,
+    MACHINE_CLIENT,
+    Attacker,
+    Stack,
+    exchange,
+    introspection,
+    running_stack,
+    webclient_callback,
 )
-from tests.signin.conftest import LogoutReceiver, seed_users
-from tests.support.processes import ServiceProcess, get_status, wait_for
+from tests.signin.conftest import pkce_pair, query_of
+from tests.support.processes import get_status, wait_for
 
 from .conftest import Traffic
 
@@ -42,39 +48,15 @@ def stores(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fault_stack(stores, tmp_path_factory):
     redis, mongo = stores
-    folder = tmp_path_factory.mktemp("fault_stack")
-    receiver = LogoutReceiver()
-    webclient_port = free_port()
-    identity = ServiceProcess("identity_srv", {}, folder / "identity.log")
-    base = {"REDIS_URL": redis.url, "MONGO_URL": mongo.url, "ISSUER": identity.url, "LOG_LEVEL": "info"}
-    identity.env.update({**base, "IDENTITY__MONGO__DATABASE": IDENTITY_DATABASE,
-                         "IDENTITY__MONGO__SERVER_SELECTION_TIMEOUT": "0.5",
-                         "IDENTITY__CLIENTS__FILE": str(write_clients_file(folder, webclient_port, receiver.url))})
-    seed_users({**os.environ, **identity.env, "PATH": "/usr/bin:/bin"})
-    started: list[ServiceProcess] = []
-    try:
-        started.append(identity.start())
-        movies = ServiceProcess("movies_srv", {**base, "MOVIES__MONGO__DATABASE": MOVIES_DATABASE,
-                                               "MOVIES__MONGO__SERVER_SELECTION_TIMEOUT": "0.5"},
-                                folder / "movies.log").start()
-        started.append(movies)
-        gateway = ServiceProcess("gateway_srv", {**base, "GATEWAY_MOVIES_URL": movies.url},
-                                 folder / "gateway.log").start()
-        started.append(gateway)
-        webclient = ServiceProcess("webclient_srv", {**base, "WEBCLIENT__GATEWAY__URL": gateway.url,
-                                                     "WEBCLIENT__OIDC__PUBLIC_URL": f"http://localhost:{webclient_port}"},
-                                   folder / "webclient.log", port=webclient_port).start()
-        started.append(webclient)
-        yield Stack(identity, movies, gateway, webclient, redis.url, mongo.url)
-    finally:
-        for service in reversed(started):
-            service.stop()
-        receiver.stop()
+    with running_stack(tmp_path_factory.mktemp("fault_stack"), redis.url, mongo.url,
+                       (IDENTITY_DATABASE, MOVIES_DATABASE), mongo_timeout="0.5") as running:
+        yield running
 
 
 def wait_all_ready(stack: Stack) -> None:
     for service in stack.services():
-        wait_for(lambda: get_status(f"{service.url}/readyz")[0] == 200, 30, message=f"{service.package} ready")
+        url = f"{service.url}/readyz"
+        wait_for(lambda url=url: get_status(url)[0] == 200, 30, message=f"{service.package} ready")
 
 
 def machine_headers(stack: Stack) -> dict[str, str]:
@@ -105,8 +87,6 @@ def test_redis_restart_keeps_sessions_and_tokens(fault_stack, stores):
     code, verifier = browser.code()
     tokens = exchange(stack, code, verifier).json()
     web = Attacker(stack)
-    from tests.security.conftest import webclient_callback
-
     web.follow(webclient_callback(stack, web))
     headers = machine_headers(stack)
     traffic = traffic_for(stack, headers).start()
@@ -147,8 +127,6 @@ def test_mongo_restart_keeps_movies(fault_stack, stores):
     _, mongo = stores
     stack = fault_stack
     browser = Attacker(stack)
-    from tests.signin.conftest import pkce_pair, query_of
-
     verifier, challenge = pkce_pair()
     back = browser.sign_in("bob", "bob", challenge=challenge)
     bob = exchange(stack, query_of(back)["code"], verifier).json()

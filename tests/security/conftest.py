@@ -11,12 +11,14 @@ case count and how many passed, so `make test` output shows the threat model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +27,14 @@ import pytest
 import requests
 
 from servicekit.embedded import free_port
-from tests.signin.conftest import LogoutReceiver, extra_clients, hidden_fields, pkce_pair, query_of, seed_users
+from tests.signin.conftest import (
+    LogoutReceiver,
+    extra_clients,
+    hidden_fields,
+    pkce_pair,
+    query_of,
+    seed_users,
+)
 from tests.support.processes import ROOT, ServiceProcess
 
 IDENTITY_DATABASE = "identity_security"
@@ -79,21 +88,31 @@ def write_clients_file(folder: Path, webclient_port: int, backchannel_url: str) 
     return path
 
 
-@pytest.fixture(scope="package")
-def stack(redis_proc, mongo_proc, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("security")
+@contextlib.contextmanager
+def running_stack(folder: Path, redis_url: str, mongo_url: str, databases: tuple[str, str],
+                  mongo_timeout: str | None = None) -> Iterator[Stack]:
+    """Seed the users, start the four services against the given stores, and stop them on exit.
+
+    `databases` names the identity and movies databases. `mongo_timeout` sets both
+    services' MongoDB server selection timeout in seconds, so an outage turns into
+    a 503 quickly.
+    """
+    identity_database, movies_database = databases
     receiver = LogoutReceiver()
     webclient_port = free_port()
     identity = ServiceProcess("identity_srv", {}, folder / "identity.log")
-    base = {"REDIS_URL": redis_proc.url, "MONGO_URL": mongo_proc.url, "ISSUER": identity.url, "LOG_LEVEL": "info"}
-    identity.env.update({**base, "IDENTITY__MONGO__DATABASE": IDENTITY_DATABASE,
+    base = {"REDIS_URL": redis_url, "MONGO_URL": mongo_url, "ISSUER": identity.url, "LOG_LEVEL": "info"}
+    identity.env.update({**base, "IDENTITY__MONGO__DATABASE": identity_database,
                          "IDENTITY__CLIENTS__FILE": str(write_clients_file(folder, webclient_port, receiver.url))})
+    movies_env = {**base, "MOVIES__MONGO__DATABASE": movies_database}
+    if mongo_timeout is not None:
+        identity.env["IDENTITY__MONGO__SERVER_SELECTION_TIMEOUT"] = mongo_timeout
+        movies_env["MOVIES__MONGO__SERVER_SELECTION_TIMEOUT"] = mongo_timeout
     seed_users({**os.environ, **identity.env, "PATH": "/usr/bin:/bin"})
     started: list[ServiceProcess] = []
     try:
         started.append(identity.start())
-        movies = ServiceProcess("movies_srv", {**base, "MOVIES__MONGO__DATABASE": MOVIES_DATABASE},
-                                folder / "movies.log").start()
+        movies = ServiceProcess("movies_srv", movies_env, folder / "movies.log").start()
         started.append(movies)
         gateway = ServiceProcess("gateway_srv", {**base, "GATEWAY_MOVIES_URL": movies.url},
                                  folder / "gateway.log").start()
@@ -102,11 +121,18 @@ def stack(redis_proc, mongo_proc, tmp_path_factory):
                                                      "WEBCLIENT__OIDC__PUBLIC_URL": f"http://localhost:{webclient_port}"},
                                    folder / "webclient.log", port=webclient_port).start()
         started.append(webclient)
-        yield Stack(identity, movies, gateway, webclient, redis_proc.url, mongo_proc.url)
+        yield Stack(identity, movies, gateway, webclient, redis_url, mongo_url)
     finally:
         for service in reversed(started):
             service.stop()
         receiver.stop()
+
+
+@pytest.fixture(scope="package")
+def stack(redis_proc, mongo_proc, tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("security"), redis_proc.url, mongo_proc.url,
+                       (IDENTITY_DATABASE, MOVIES_DATABASE)) as running:
+        yield running
 
 
 class Attacker:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import requests
 
-from .conftest import OTHER_CLIENT, OTHER_REDIRECT, Attacker, signed_in_tokens, webclient_callback
+from .conftest import (
+    OTHER_CLIENT,
+    OTHER_REDIRECT,
+    Attacker,
+    signed_in_tokens,
+    webclient_callback,
+)
 
 
 def assert_page_headers(response: requests.Response) -> None:

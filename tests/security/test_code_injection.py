@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from .conftest import (
-    BROWSER_CLIENT, DEMO_SECRET, OTHER_CLIENT, OTHER_REDIRECT, Attacker, assert_oauth_error, exchange,
+    BROWSER_CLIENT,
+    DEMO_SECRET,
+    OTHER_CLIENT,
+    OTHER_REDIRECT,
+    Attacker,
+    assert_oauth_error,
+    exchange,
     introspection,
 )
 

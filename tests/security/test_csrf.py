@@ -6,7 +6,13 @@ from urllib.parse import urlencode
 
 from tests.signin.conftest import hidden_fields, query_of
 
-from .conftest import OTHER_CLIENT, OTHER_REDIRECT, Attacker, signed_in_tokens, webclient_callback
+from .conftest import (
+    OTHER_CLIENT,
+    OTHER_REDIRECT,
+    Attacker,
+    signed_in_tokens,
+    webclient_callback,
+)
 
 
 def test_login_post_without_xsrf(stack):

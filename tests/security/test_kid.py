@@ -10,7 +10,7 @@ import jwt
 import pytest
 import requests
 
-from tests.support.test_issuer import TestIssuer, new_rsa_key
+from tests.support.test_issuer import TestIssuer
 
 from .conftest import machine_token
 

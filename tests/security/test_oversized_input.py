@@ -6,7 +6,13 @@ import json
 
 import requests
 
-from .conftest import DEMO_SECRET, MACHINE_CLIENT, Attacker, raw_request, signed_in_tokens
+from .conftest import (
+    DEMO_SECRET,
+    MACHINE_CLIENT,
+    Attacker,
+    raw_request,
+    signed_in_tokens,
+)
 
 # servicekit's default http.max_body_bytes.
 MAX_BODY = 1_048_576

@@ -6,7 +6,13 @@ import pytest
 
 from tests.signin.conftest import pkce_pair, query_of
 
-from .conftest import PUBLIC_CLIENT, PUBLIC_REDIRECT, Attacker, assert_oauth_error, exchange
+from .conftest import (
+    PUBLIC_CLIENT,
+    PUBLIC_REDIRECT,
+    Attacker,
+    assert_oauth_error,
+    exchange,
+)
 
 
 def error_redirect(stack, response) -> dict[str, str]:
@@ -52,14 +58,14 @@ def test_token_request_without_verifier(stack):
 
 def test_token_request_with_challenge_as_verifier(stack):
     # RFC 7636 §4.6: the server hashes the verifier; sending the (public) challenge must fail.
-    verifier, challenge = pkce_pair()
+    _, challenge = pkce_pair()
     back = Attacker(stack).sign_in(challenge=challenge)
     assert_oauth_error(exchange(stack, query_of(back)["code"], challenge), 400, "invalid_grant")
 
 
 def test_public_client_without_verifier(stack):
     # RFC 9700 §2.1.1: a public client has only PKCE to bind the code; no verifier, no tokens.
-    verifier, challenge = pkce_pair()
+    _, challenge = pkce_pair()
     back = Attacker(stack).sign_in(client_id=PUBLIC_CLIENT, redirect_uri=PUBLIC_REDIRECT,
                                    scope="openid profile movieAPI", challenge=challenge)
     code = query_of(back)["code"]

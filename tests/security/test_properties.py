@@ -16,12 +16,24 @@ import pytest
 import requests
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from tornado.httputil import HTTPHeaders, HTTPInputError, HTTPServerRequest, RequestStartLine
+from tornado.httputil import (
+    HTTPHeaders,
+    HTTPInputError,
+    HTTPServerRequest,
+    RequestStartLine,
+)
 
-from gateway_srv.forwarding import FORWARDED_FIELDS, HOP_BY_HOP, downstream_request_headers
+from gateway_srv.forwarding import (
+    FORWARDED_FIELDS,
+    HOP_BY_HOP,
+    downstream_request_headers,
+)
 from gateway_srv.templates import PathTemplate, TemplateError, has_dot_segment
 from identity_srv.authorization import (
-    AuthorizationError, AuthorizationRequest, InvalidAuthorizationTarget, parse_authorization_request,
+    AuthorizationError,
+    AuthorizationRequest,
+    InvalidAuthorizationTarget,
+    parse_authorization_request,
 )
 from identity_srv.client_auth import Credentials, read_credentials
 from identity_srv.clients import load_registry
@@ -206,8 +218,9 @@ def test_downstream_headers_drop_hop_and_spoofed(pairs):
     assert not (set(names) & HOP_BY_HOP)
     for field in FORWARDED_FIELDS | {"x-request-id", "x-client-id"}:
         assert names.count(field) == 1
-    assert dict((name.lower(), value) for name, value in sent)["x-client-id"] == "movieClient"
-    assert dict((name.lower(), value) for name, value in sent)["x-forwarded-for"] == "192.0.2.7"
+    values = {name.lower(): value for name, value in sent}
+    assert values["x-client-id"] == "movieClient"
+    assert values["x-forwarded-for"] == "192.0.2.7"
     client_names = {name.lower() for name, _ in pairs}
     for name in connection_named & client_names - FORWARDED_FIELDS - {"x-request-id", "x-client-id"}:
         assert name not in names

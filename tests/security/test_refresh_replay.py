@@ -7,7 +7,13 @@ import time
 import requests
 
 from .conftest import (
-    BROWSER_CLIENT, DEMO_SECRET, OTHER_CLIENT, assert_oauth_error, introspection, signed_in_tokens, token_request,
+    BROWSER_CLIENT,
+    DEMO_SECRET,
+    OTHER_CLIENT,
+    assert_oauth_error,
+    introspection,
+    signed_in_tokens,
+    token_request,
 )
 
 # identity_srv's default signin.refresh_reuse_grace, in seconds: a rotated token

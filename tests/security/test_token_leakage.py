@@ -11,7 +11,13 @@ from tests.conftest import secrets_in_logs
 from tests.signin.conftest import pkce_pair, query_of
 
 from .conftest import (
-    BROWSER_CLIENT, DEMO_SECRET, MACHINE_CLIENT, Attacker, exchange, introspection, token_request,
+    BROWSER_CLIENT,
+    DEMO_SECRET,
+    MACHINE_CLIENT,
+    Attacker,
+    exchange,
+    introspection,
+    token_request,
     webclient_callback,
 )
 
