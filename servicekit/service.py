@@ -175,9 +175,10 @@ class WorkerPool:
       in-flight requests and exits, and the main process exits once all have.
     * A worker killed by a signal (a crash, the OOM killer) or stopped on its own
       is replaced, after `RESTART_DELAY` seconds if it lived shorter than that.
-    * A worker that exits with an error status failed to start (a setting the
-      stores reject, a store down at start) and would fail again, so the main
-      process stops the others and exits with that status.
+    * A worker that exits with an error status stops the whole pool, and the main
+      process exits with that status. The services exit so when they cannot
+      start (a setting the stores reject, a store down at start), and a
+      replacement would fail the same way.
     """
 
     RESTART_DELAY = 1.0
@@ -208,8 +209,8 @@ class WorkerPool:
             if self._stopping:
                 continue
             if code > 0:
-                self._log.error("worker pid %d exited with status %d during start; stopping the other "
-                                "%d worker(s)", pid, code, len(self._started))
+                self._log.error("worker pid %d exited with status %d; stopping the other %d worker(s)",
+                                pid, code, len(self._started))
                 status = code
                 self._stop()
                 continue

@@ -141,7 +141,7 @@ def test_worker_start_failure_stops_all(redis_url, tmp_path):
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "starting 2 workers" in result.stderr
-    assert "exited with status 1 during start" in result.stderr
+    assert "exited with status 1; stopping the other" in result.stderr
     assert "identity_srv stopped all workers" in result.stderr
 
 
