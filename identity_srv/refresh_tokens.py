@@ -26,7 +26,9 @@ from enum import Enum
 
 import redis.asyncio
 
-# KEYS[1] family; ARGV: presented hash, new hash, now, idle TTL, grace, client id.
+# KEYS[1] family; ARGV: presented hash, new hash, now (ms), idle TTL (s), grace (ms), client id.
+# `rotated_at` is in milliseconds so that the grace is not rounded to whole seconds;
+# `absolute_expiry` is in seconds for EXPIREAT.
 # Returns {status} or {1, field, value, ...} after a rotation. Lua compares SHA-256
 # digests of tokens, not tokens, so its non-constant-time `==` leaks nothing useful.
 _ROTATE = """
@@ -34,21 +36,22 @@ local f = redis.call('HMGET', KEYS[1], 'current', 'previous', 'rotated_at', 'abs
                       'revoked', 'client_id')
 if not f[1] then return {0} end
 if f[5] == '1' then return {3} end
-local now = tonumber(ARGV[3])
+local now_ms = tonumber(ARGV[3])
+local now = math.floor(now_ms / 1000)
 local absolute = tonumber(f[4])
-if now >= absolute then
+if now_ms >= absolute * 1000 then
   redis.call('DEL', KEYS[1])
   return {0}
 end
 if f[6] ~= ARGV[6] then return {5} end
 if f[1] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'current', ARGV[2], 'previous', ARGV[1], 'rotated_at', ARGV[3])
-  redis.call('EXPIRE', KEYS[1], math.min(tonumber(ARGV[4]), absolute - now))
+  redis.call('EXPIRE', KEYS[1], math.max(1, math.min(tonumber(ARGV[4]), absolute - now)))
   local result = redis.call('HGETALL', KEYS[1])
   table.insert(result, 1, 1)
   return result
 end
-if f[2] == ARGV[1] and now - tonumber(f[3]) <= tonumber(ARGV[5]) then
+if f[2] == ARGV[1] and now_ms - tonumber(f[3]) < tonumber(ARGV[5]) then
   return {2}
 end
 redis.call('HSET', KEYS[1], 'revoked', '1')
@@ -139,7 +142,7 @@ class RefreshTokenStore:
             pipe.hset(key, mapping={
                 "client_id": client_id, "sub": sub, "scope": scope, "sid": sid,
                 "auth_time": auth_time, "absolute_expiry": absolute_expiry, "amr": " ".join(amr),
-                "current": _hash(token), "previous": "", "rotated_at": now, "revoked": "0",
+                "current": _hash(token), "previous": "", "rotated_at": now * 1000, "revoked": "0",
             })
             pipe.expire(key, max(1, min(self.idle_lifetime, absolute_expiry - now)))
             await pipe.execute()
@@ -163,8 +166,8 @@ class RefreshTokenStore:
         new_token = _new_token(family_id)
         result = await self._rotate(
             keys=[self._key(family_id)],
-            args=[_hash(token), _hash(new_token), int(time.time()), self.idle_lifetime,
-                  self.reuse_grace, client_id],
+            args=[_hash(token), _hash(new_token), time.time_ns() // 1_000_000, self.idle_lifetime,
+                  int(self.reuse_grace * 1000), client_id],
         )
         status = Rotation(int(result[0]))
         if status is not Rotation.ROTATED:

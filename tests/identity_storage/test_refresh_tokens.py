@@ -138,3 +138,16 @@ def test_no_token_value_in_redis(run_with_redis):
 
     token, dump = run_with_redis(action)
     assert token.split(".", 1)[1] not in dump
+
+
+def test_grace_is_not_rounded_to_seconds(run_with_redis):
+    async def action(client):
+        store = store_for(client, grace=0.5)
+        first, _ = await new_family(store)
+        _, second, _ = await store.rotate(first, CLIENT)
+        within = await store.rotate(first, CLIENT)
+        await asyncio.sleep(0.7)
+        past = await store.rotate(first, CLIENT)
+        return within[0], past[0]
+
+    assert run_with_redis(action) == (Rotation.CONCURRENT, Rotation.REUSED)
