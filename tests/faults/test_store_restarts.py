@@ -66,6 +66,17 @@ def machine_headers(stack: Stack) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+def wait_until_serving(stack: Stack, headers: dict[str, str]) -> None:
+    """Wait until every request of the background traffic returns 200.
+
+    An earlier test's outage can leave a gateway circuit open or a pool
+    reconnecting for a few seconds; the "before" phase must start from a healthy stack.
+    """
+    wait_all_ready(stack)
+    for name, call in traffic_for(stack, headers).calls.items():
+        wait_for(lambda call=call: call() == 200, 30, interval=0.5, message=f"{name} returning 200")
+
+
 def traffic_for(stack: Stack, headers: dict[str, str]) -> Traffic:
     def token() -> int:
         return requests.post(f"{stack.issuer}/connect/token", data={"grant_type": "client_credentials"},
@@ -89,6 +100,7 @@ def test_redis_restart_keeps_sessions_and_tokens(fault_stack, stores):
     web = Attacker(stack)
     web.follow(webclient_callback(stack, web))
     headers = machine_headers(stack)
+    wait_until_serving(stack, headers)
     traffic = traffic_for(stack, headers).start()
     try:
         wait_for(lambda: traffic.total("before") >= 15, 10, message="traffic before the outage")
@@ -136,6 +148,7 @@ def test_mongo_restart_keeps_movies(fault_stack, stores):
     assert created.status_code == 201, created.text
     movie_id = created.json()["id"]
     headers = machine_headers(stack)
+    wait_until_serving(stack, headers)
     traffic = traffic_for(stack, headers).start()
     try:
         wait_for(lambda: traffic.total("before") >= 15, 10, message="traffic before the outage")
