@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv system-deps test-deps clean
+.PHONY: run test venv system-deps test-deps bench-deps bench clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,8 @@ $(STAMP): setup.py
 # running as root, and named otherwise.
 RUN_PACKAGES := redis-server:redis-server
 TEST_PACKAGES := $(RUN_PACKAGES) chromium:chromium
+# `make bench` drives load with wrk and uses nginx-light as the reference proxy.
+BENCH_PACKAGES := $(RUN_PACKAGES) wrk:wrk nginx:nginx-light
 
 define install_missing
 	@missing=""; for pair in $(1); do \
@@ -42,11 +44,19 @@ system-deps:
 test-deps:
 	$(call install_missing,$(TEST_PACKAGES))
 
+bench-deps:
+	$(call install_missing,$(BENCH_PACKAGES))
+
 run: system-deps venv
 	$(PY) scripts/devstack.py
 
 test: test-deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Not part of `make test`: about 3 minutes on 2 cores, report in bench/report.md.
+# BENCH_ARGS passes options to bench/suite.py, e.g. BENCH_ARGS='--seconds 5'.
+bench: bench-deps venv
+	$(PY) bench/suite.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .hypothesis *.egg-info

@@ -48,6 +48,10 @@ setup(
             "secantusdb>=0.7.0b3",
             "ruff>=0.8",
         ],
+        # Latency plots of `make bench`; bench/suite.py skips them without it.
+        "bench": [
+            "matplotlib>=3.8",
+        ],
     },
     entry_points={
         "console_scripts": [
