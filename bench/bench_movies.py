@@ -77,7 +77,9 @@ def serve() -> None:
         ])
         return service
 
-    run_service(load_settings, build_with_benchmark_routes)
+    # The script's own `--serve` flag is not a service option; one worker keeps the
+    # two cases comparable.
+    run_service(load_settings, build_with_benchmark_routes, argv=["--workers", "1"])
 
 
 class BenchmarkService(ServiceProcess):
