@@ -14,10 +14,10 @@ address). Then, from one asyncio process (aiohttp), for `--seconds`:
 * revokers: sign in, revoke the refresh token at once, and record it as revoked.
 
 It prints requests served and errors by status for each operation, then checks
-the stores: every movie whose create returned 201 is in MongoDB exactly once (by
-its unique title), no other title of this run appears, and through introspection
-the last refresh token of each browser is active while every revoked or rotated
-one is not. It exits 1 when any check fails or any request got a 5xx.
+the stores. Every movie whose create returned 201 must be in MongoDB exactly once
+(by its unique title), and no other title of this run may appear. Through
+introspection, the last refresh token of each browser must be active and every
+revoked or rotated one inactive. It exits 1 when any check fails or any request got a 5xx.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ METHODS = ("client_secret_basic", "client_secret_post")
 # The token endpoint also takes public clients, which send no secret (RFC 8414 §2).
 TOKEN_ENDPOINT_METHODS = (*METHODS, "none")
 
-# Longest client id copied into a log line; longer ones are cut.
+# Maximum length of a client id copied into a log line; longer ones are cut.
 _LOGGED_ID_LENGTH = 80
 
 # Compared against when the client is unknown, so both cases cost one digest.
@@ -97,8 +97,8 @@ def authenticate(registry: Registry, headers: HTTPHeaders, form: dict[str, str],
     with `client_id` alone (method `none`); PKCE then binds its code instead of a
     secret. A confidential client always needs its secret.
 
-    An unknown client id and a wrong secret give the same answer and take the same
-    time (a digest is compared either way), so the answer does not reveal which
+    An unknown client id and a wrong secret give the same response and take the same
+    time (a digest is compared either way), so the response does not reveal which
     client ids exist. Failures are logged on the audit logger without the secret.
     """
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from servicekit.errors import HttpProblem
 
-# Realm of the `WWW-Authenticate: Basic` challenge on 401 answers.
+# Realm of the `WWW-Authenticate: Basic` challenge on 401 responses.
 REALM = "identity_srv"
 
 
@@ -32,7 +32,7 @@ class InvalidRequest(OAuthError):
 class InvalidClient(OAuthError):
     """Client authentication failed: unknown client, wrong or missing secret, unsupported method.
 
-    Answers 401 with a `Basic` challenge. RFC 6749 §5.2 requires the challenge when
+    Returns 401 with a `Basic` challenge. RFC 6749 §5.2 requires the challenge when
     the client used the Authorization header, and RFC 9110 §15.5.2 requires one on
     every 401, so it is sent whichever method the client tried.
     """

@@ -24,7 +24,7 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def _check_content_type(headers: HTTPHeaders) -> None:
-    # A wrong media type answers 400 invalid_request rather than 415: RFC 6749 §5.2
+    # A wrong media type gets 400 invalid_request rather than 415: RFC 6749 §5.2
     # defines the token endpoint's errors, and "otherwise malformed" covers a body
     # that is not a form. Clients then get an `error` code they already handle.
     media_type, _, params = headers.get("Content-Type", "").partition(";")
@@ -48,7 +48,7 @@ def parse_form(headers: HTTPHeaders, body: bytes) -> dict[str, str]:
     Raises InvalidRequest for another content type, a body that is not valid
     percent-encoded UTF-8, or a parameter given more than once (RFC 6749 §3.2:
     "Request and response parameters MUST NOT be included more than once").
-    Parameters with an empty value are dropped, because RFC 6749 §3.1 says they
+    Parameters with an empty value are dropped, because RFC 6749 §3.1 states that they
     "MUST be treated as if they were omitted from the request".
     """
     _check_content_type(headers)

@@ -1,7 +1,7 @@
 """Tornado handlers of the discovery, JWKS, token, introspection and revocation endpoints.
 
 Each handler parses the HTTP request, calls the protocol module and writes the
-answer; the protocol rules live in those modules.
+response; the protocol rules live in those modules.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class JwksHandler(ProviderHandler):
 class FormEndpointHandler(ProviderHandler):
     """A POST endpoint that takes a form and authenticates the client.
 
-    Answers carry `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1),
+    Responses carry `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1),
     errors included.
     """
 

@@ -10,18 +10,18 @@ from .provider import Provider
 from .tokens import verify_access_token
 
 # RFC 7662 §2.2: for any token that is not active, "active" and nothing else, so
-# the answer does not tell an expired token from a forged or revoked one.
+# the response does not tell an expired token from a forged or revoked one.
 INACTIVE: dict[str, Any] = {"active": False}
 
-# Claims copied from a valid access token into the answer (RFC 7662 §2.2 names).
+# Claims copied from a valid access token into the response (RFC 7662 §2.2 names).
 _ANSWER_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "jti", "iat", "nbf", "exp")
 
 
 async def introspect(provider: Provider, token: str) -> dict[str, Any]:
-    """Return the introspection answer for `token`.
+    """Return the introspection response for `token`.
 
     Raises redis' ConnectionError or TimeoutError when Redis is down, so that the
-    boundary answers 503 instead of calling a revoked token active.
+    boundary returns 503 instead of calling a revoked token active.
     """
     claims = verify_access_token(provider.keyring, provider.issuer, token)
     if claims is None:

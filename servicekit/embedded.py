@@ -24,7 +24,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedError(Exception):
-    """An embedded server could not start; the message says why and what to do."""
+    """An embedded server could not start; the message gives the cause and the fix."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -100,7 +100,7 @@ class EmbeddedServer:
         return _redis_answers(self.port) if self.kind == "redis" else _mongo_answers(self.port)
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start the server and wait until it answers; raise EmbeddedError otherwise."""
+        """Start the server and wait until it responds; raise EmbeddedError otherwise."""
         if port_in_use(self.port):
             raise EmbeddedError(
                 f"port {self.port} for the embedded {self.name} is already in use: stop the "
@@ -121,7 +121,7 @@ class EmbeddedServer:
                 return
             time.sleep(0.1)
         self.stop()
-        raise EmbeddedError(f"{self.name} did not answer on port {self.port} within {timeout:.0f}s; "
+        raise EmbeddedError(f"{self.name} did not respond on port {self.port} within {timeout:.0f}s; "
                             f"see {self.log_path}")
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -1,4 +1,4 @@
-"""`GET /healthz` (the process is up) and `GET /readyz` (its stores answer).
+"""`GET /healthz` (the process is up) and `GET /readyz` (its stores respond).
 
 Both also respond to HEAD with the same status and headers and no body.
 """
@@ -12,7 +12,7 @@ from typing import Awaitable, Callable
 from .stores import StoreUnavailable, Stores, ping_mongo, ping_redis
 from .web import BaseHandler
 
-# Seconds each store gets to answer a readiness probe.
+# Seconds each store gets to respond to a readiness probe.
 PROBE_TIMEOUT = 1.0
 
 Check = Callable[[], Awaitable[None]]
@@ -28,7 +28,7 @@ def store_checks(stores: Stores) -> dict[str, Check]:
 
 
 class HealthHandler(BaseHandler):
-    """Liveness: answers 200 while the event loop runs, without touching any store."""
+    """Liveness: returns 200 while the event loop runs, without touching any store."""
 
     def get(self) -> None:
         self.set_header("Cache-Control", "no-store")

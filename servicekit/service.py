@@ -43,7 +43,7 @@ from .stores import Stores, create_mongo, create_redis
 from .web import InFlight, NotFoundHandler, log_request
 
 # The HTTP server's own cap, a backstop for bodies far past the per-request limit
-# that `BaseHandler` answers with a JSON 413.
+# that `BaseHandler` rejects with a JSON 413.
 SERVER_BODY_FACTOR = 4
 
 
@@ -225,8 +225,8 @@ class WorkerPool:
     def _spawn(self) -> None:
         pid = os.fork()
         if pid == 0:
-            # The child serves until it is told to stop; its own event loop takes
-            # over SIGTERM and SIGINT once it runs.
+            # The child serves until it receives a stop signal. Its own event loop
+            # takes over SIGTERM and SIGINT once it runs.
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             self._run_worker()

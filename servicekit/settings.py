@@ -238,7 +238,7 @@ class Reader:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Where a service listens and how its HTTP server behaves."""
+    """The listening address and the behaviour of a service's HTTP server."""
 
     host: str
     port: int

@@ -2,7 +2,7 @@
 
 Both clients reconnect by themselves: redis-py drops a broken connection from its
 pool and opens a new one on the next command, and PyMongo's topology monitor finds
-a server again once it answers. A request that hits a store while it is down fails
+a server again once it responds. A request that hits a store while it is down fails
 within the configured timeouts with an error from `UNAVAILABLE_ERRORS`, which the
 request boundary turns into a 503.
 
@@ -54,7 +54,7 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class StoreUnavailable(Exception):
-    """A store the request needs did not answer in time.
+    """A store the request needs did not respond in time.
 
     `store` is the name shown to clients ("redis" or "mongodb"); the cause is kept
     for the log only.
@@ -166,7 +166,7 @@ def create_redis(settings: RedisSettings) -> redis.asyncio.Redis | RedisCluster:
 
 
 def create_mongo(settings: MongoSettings, app_name: str) -> AsyncMongoClient:
-    """Create a PyMongo asyncio client that fails fast when no server answers.
+    """Create a PyMongo asyncio client that fails fast when no server responds.
 
     Every write waits for a majority of the replica set (`w="majority"`), because
     the services write only what must survive a failover: users, consents,

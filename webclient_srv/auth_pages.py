@@ -47,9 +47,9 @@ class SignOutHandler(PageHandler):
     """`POST /signout`: end the local session, then log out at the provider.
 
     With `oidc.end_session_method` "post", the end-session request carries the ID
-    token as `id_token_hint` in a POST form (OpenID Connect RP-Initiated Logout 1.0
-    §2 requires providers to accept POST), so the token never appears in a URL, a
-    browser history or an access log. `/static/signout.js` submits the form, and
+    token as `id_token_hint` in a POST form, which OpenID Connect RP-Initiated
+    Logout 1.0 §2 requires providers to accept. So the token never appears in a
+    URL, a browser history or an access log. `/static/signout.js` submits the form, and
     without scripts the user presses its button. With "get" the browser is
     redirected with the client id and no token.
     """

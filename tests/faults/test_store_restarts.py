@@ -1,6 +1,6 @@
 """Redis and MongoDB stopped and restarted under traffic, with the whole stack running.
 
-While a store is down, requests that need it answer 503; every service recovers
+While a store is down, requests that need it get 503. Every service recovers
 by itself when the store is back, and what existed before (a provider session, a
 refresh token, a web session, a movie) still works after it. Redis runs with its
 append-only file on, as SECURITY.md asks for production. A refresh token kept
@@ -70,7 +70,7 @@ def wait_until_serving(stack: Stack, headers: dict[str, str]) -> None:
     """Wait until every request of the background traffic returns 200.
 
     An earlier test's outage can leave a gateway circuit open or a pool
-    reconnecting for a few seconds; the "before" phase must start from a healthy stack.
+    reconnecting for a few seconds, so the "before" phase waits for a healthy stack.
     """
     wait_all_ready(stack)
     for name, call in traffic_for(stack, headers).calls.items():
@@ -106,7 +106,7 @@ def test_redis_restart_keeps_sessions_and_tokens(fault_stack, stores):
         wait_for(lambda: traffic.total("before") >= 15, 10, message="traffic before the outage")
         traffic.next_phase("down")
         redis.stop()
-        # Requests that need Redis answer 503 while it is down, and nothing answers 500.
+        # Requests that need Redis get 503 while it is down, and none gets 500.
         token = requests.post(f"{stack.issuer}/connect/token", timeout=15, auth=(BROWSER_CLIENT, DEMO_SECRET),
                               data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
         assert token.status_code == 503
@@ -156,7 +156,7 @@ def test_mongo_restart_keeps_movies(fault_stack, stores):
         mongo.stop()
         assert requests.get(f"{stack.movies.url}/api/movies", headers=headers, timeout=15).status_code == 503
         assert requests.get(f"{stack.gateway.url}/movies/{movie_id}", headers=headers, timeout=15).status_code == 503
-        # Sign-in needs the user store: the login page answers 503, not 500.
+        # Sign-in needs the user store, so the login page returns 503, not 500.
         login = Attacker(stack)
         login_page = login.follow(login.authorize())
         assert login.submit(login_page, username="alice", password="alice", action="login").status_code == 503

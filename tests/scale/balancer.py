@@ -1,9 +1,8 @@
 """A TCP load balancer on loopback for the scale-out tests.
 
-It plays the part of the HAProxy or cloud load balancer of a real deployment: each
-new client connection goes to the next backend in turn, and a backend that
-refuses the connection (a stopped or killed instance) is skipped for the next
-one. A connection stays on the backend it was opened to, so it breaks when that
+It plays the part of the HAProxy or cloud load balancer of a real deployment. Each
+new client connection goes to the next backend in turn. A backend that refuses
+the connection (a stopped or killed instance) is skipped for the next one. A connection stays on the backend it was opened to, so it breaks when that
 instance dies, as it would behind a real TCP balancer.
 """
 

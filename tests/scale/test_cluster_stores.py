@@ -194,7 +194,7 @@ def test_primary_failover_keeps_state(tmp_path):
         outcomes = run_on_cluster(cluster.url, action)
     finally:
         cluster.stop()
-    # The client answered "store down" (a 503) until the replica was promoted,
+    # The client reported "store down" (a 503) until the replica was promoted,
     # then found the new primary by itself.
     assert outcomes[-1][0] is Rotation.ROTATED, outcomes
     assert len(outcomes) >= 2

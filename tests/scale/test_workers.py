@@ -93,7 +93,7 @@ def test_two_workers_serve_and_stop(store_env, tmp_path):
                 break
         assert serving == set(workers)
 
-        # A worker killed outright is replaced, and the port keeps answering meanwhile.
+        # A worker killed outright is replaced, and the port keeps accepting connections meanwhile.
         os.kill(workers[0], signal.SIGKILL)
         assert get_status(f"http://127.0.0.1:{port}/healthz")[0] == 200
         wait_for(lambda: len(LISTENING.findall(log_path.read_text())) == 3, 30, message="a replacement worker")

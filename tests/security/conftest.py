@@ -16,11 +16,10 @@ import json
 import os
 import re
 import socket
-import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -35,6 +34,7 @@ from tests.signin.conftest import (
     query_of,
     seed_users,
 )
+from tests.support.loopback import LoopbackServer
 from tests.support.processes import ROOT, ServiceProcess
 
 IDENTITY_DATABASE = "identity_security"
@@ -244,7 +244,13 @@ def pytest_runtest_logreport(report) -> None:
         return
     family = Path(report.nodeid.split("::")[0]).stem.removeprefix("test_").replace("_", " ")
     if report.when == "call":
-        _outcomes[family]["passed" if report.passed else "failed" if report.failed else "skipped"] += 1
+        if report.passed:
+            outcome = "passed"
+        elif report.failed:
+            outcome = "failed"
+        else:
+            outcome = "skipped"
+        _outcomes[family][outcome] += 1
     elif report.failed:
         _outcomes[family]["failed"] += 1
     elif report.skipped:
@@ -319,18 +325,15 @@ class EchoServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.loopback = LoopbackServer(Handler)
+        self.port = self.loopback.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.stop()
 
 
 @dataclass

@@ -12,7 +12,7 @@ from .conftest import Attacker, webclient_callback
 
 
 def test_discovery_announces_iss_parameter(stack):
-    # RFC 9207 §3: the metadata says that authorization responses carry iss.
+    # RFC 9207 §3: the metadata states that authorization responses carry iss.
     metadata = requests.get(f"{stack.issuer}/.well-known/openid-configuration", timeout=15).json()
     assert metadata["authorization_response_iss_parameter_supported"] is True
     assert metadata["issuer"] == stack.issuer

@@ -48,7 +48,7 @@ def test_movies_oversized_json(stack):
 
 
 def test_movies_deeply_nested_json(stack):
-    # RFC 8259 §9: a parser may limit nesting depth; the answer is a 400, never a crash or 500.
+    # RFC 8259 §9: a parser may limit nesting depth; the response is a 400, never a crash or 500.
     body = "[" * 100_000 + "]" * 100_000
     response = requests.post(f"{stack.movies.url}/api/movies", data=body, headers=auth_headers(stack), timeout=30)
     assert response.status_code == 400

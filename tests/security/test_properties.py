@@ -281,7 +281,7 @@ def test_authorize_endpoint_any_query(stack, arguments):
        st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]))
 @settings(max_examples=HTTP_EXAMPLES, deadline=None)
 def test_gateway_any_path_and_headers(stack, path, pairs, method):
-    # RFC 9110 §15.5: whatever path and headers, the gateway answers below 500 while its downstream is up.
+    # RFC 9110 §15.5: whatever path and headers, the gateway returns a status below 500 while its downstream is up.
     headers = {name: value.strip() for name, value in pairs if name.lower() not in ("content-length", "host")}
     try:
         response = requests.request(method, f"{stack.gateway.url}{path}", headers=headers, timeout=15)

@@ -69,7 +69,7 @@ def run_full_flow(stack) -> set[str]:
 
 
 def test_flow_leaves_no_secret_in_logs(stack):
-    # RFC 6749 §10.3 and §10.5: tokens and codes stay confidential in storage, so no log holds one.
+    # RFC 6749 §10.3 and §10.5: tokens and codes stay confidential in storage, so no log contains one.
     secrets = run_full_flow(stack)
     logs = {service.package: service.log() for service in stack.services()}
     assert all(logs.values())

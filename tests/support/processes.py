@@ -29,7 +29,7 @@ PORT_VARIABLES = {
 
 
 def get_status(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
-    """GET `url` and return (status, body), also for 4xx and 5xx answers."""
+    """GET `url` and return (status, body), also for 4xx and 5xx responses."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.read()
@@ -64,8 +64,8 @@ class ServiceProcess:
         env = {**os.environ, **self.env, PORT_VARIABLES[self.package]: str(self.port)}
         prefix = PORT_VARIABLES[self.package].removesuffix("_PORT")
         env.setdefault(f"{prefix}__HTTP__HOST", "127.0.0.1")
-        # One process per service unless a test asks for more: the default of one
-        # per core would multiply the processes the suite starts.
+        # One process per service unless a test sets more, because the default of
+        # one per core would multiply the processes the suite starts.
         env.setdefault(f"{prefix}__HTTP__WORKERS", "1")
         self._log = open(self.log_path, "ab")
         if self.log_path not in LOG_PATHS:
