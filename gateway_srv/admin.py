@@ -8,10 +8,9 @@ APIs behind the gateway, and API tokens from reaching this endpoint.
 
 from __future__ import annotations
 
-from servicekit.resource import Policy
+from servicekit.resource import AccessTokenValidator, Policy, authenticate
 from servicekit.web import BaseHandler
 
-from .auth import Authenticator
 from .proxy import Gateway
 from .routes import Route
 
@@ -39,13 +38,13 @@ def describe_route(route: Route) -> dict:
 
 
 class StatusHandler(BaseHandler):
-    def initialize(self, gateway: Gateway, authenticator: Authenticator, admin_scope: str) -> None:
+    def initialize(self, gateway: Gateway, validator: AccessTokenValidator, admin_scope: str) -> None:
         self.gateway = gateway
-        self.authenticator = authenticator
+        self.validator = validator
         self.policy = Policy(scopes=frozenset({admin_scope}))
 
     async def get(self) -> None:
-        await self.authenticator.authenticate(self, self.policy)
+        await authenticate(self, self.validator, self.policy)
         self.set_header("Cache-Control", "no-store")
         self.write_json({
             "routes": [describe_route(route) for route in self.gateway.routes.routes],

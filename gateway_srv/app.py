@@ -11,7 +11,7 @@ from servicekit.service import Service, make_application
 from servicekit.stores import Stores
 
 from .admin import StatusHandler
-from .auth import BearerAuthenticator
+from .admission import Admission
 from .balancer import run_probes
 from .proxy import Gateway, ProxyHandler
 from .ratelimit import RateLimiter
@@ -40,14 +40,14 @@ async def build(settings: Settings, stores: Stores) -> Service:
         routes=settings.routes,
         proxy=settings.proxy,
         session=session,
-        authenticator=BearerAuthenticator(AccessTokenValidator(settings.auth.tokens, stores.redis)),
-        rate_limiter=RateLimiter(stores.redis, settings.common.redis.key_prefix),
+        admission=Admission(stores.redis, AccessTokenValidator(settings.auth.tokens, stores.redis),
+                            RateLimiter(settings.common.redis.key_prefix)),
         trust_proxy_headers=settings.common.http.trust_proxy_headers,
     )
     app = make_application(settings.common, stores, [
         (r"/_gateway/status", StatusHandler, {
             "gateway": gateway,
-            "authenticator": BearerAuthenticator(AccessTokenValidator(settings.auth.admin_tokens, stores.redis)),
+            "validator": AccessTokenValidator(settings.auth.admin_tokens, stores.redis),
             "admin_scope": settings.auth.admin_scope,
         }),
         (r"/.*", ProxyHandler, {"gateway": gateway}),

@@ -5,7 +5,8 @@ Steps, in order:
 1. match the route (404, 405, or 400 for dot-segments);
 2. check the declared body size (413);
 3. authenticate and check the route's policy (401, 403);
-4. count the rate limits (429);
+4. count the rate limits (429), in the same Redis round trip as the
+   token's deny-list entry (`admission.py`);
 5. ask the circuit breaker (503);
 6. send the request to a host the load balancer picks, and relay the response.
 
@@ -37,7 +38,7 @@ import yarl
 from servicekit.errors import HttpProblem, InvalidRequest, NotFound, PayloadTooLarge
 from servicekit.web import REQUEST_ID_HEADER, BaseHandler
 
-from .auth import Authenticator
+from .admission import Admission
 from .balancer import Balancer, Host
 from .circuit import CircuitBreaker
 from .errors import (
@@ -48,7 +49,6 @@ from .errors import (
     route_problem,
 )
 from .forwarding import downstream_request_headers, end_to_end, has_body
-from .ratelimit import RateLimiter, rate_limit_headers
 from .routes import IDEMPOTENT_METHODS, METHODS, Route, RouteTable
 from .settings import ProxySettings
 from .templates import has_dot_segment
@@ -74,8 +74,7 @@ class Gateway:
     routes: RouteTable
     proxy: ProxySettings
     session: aiohttp.ClientSession
-    authenticator: Authenticator
-    rate_limiter: RateLimiter
+    admission: Admission
     trust_proxy_headers: bool
     balancers: dict[str, Balancer] = field(default_factory=dict)
     circuits: dict[str, CircuitBreaker] = field(default_factory=dict)
@@ -145,13 +144,9 @@ class ProxyHandler(BaseHandler):
         method = self.request.method
         self.route, values = self._select_route(method)
         self._check_declared_size()
-        if self.route.auth is not None:
-            token = await self.gateway.authenticator.authenticate(self, self.route.auth)
-            self.claims = token.claims
-        if self.route.rate_limit is not None:
-            quotas = await self.gateway.rate_limiter.check(
-                self.route.name, self.route.rate_limit, self.claims.get("client_id"), self.request.remote_ip)
-            self.extra_headers.update(rate_limit_headers(quotas))
+        admitted = await self.gateway.admission.admit(self, self.route)
+        self.claims = admitted.claims
+        self.extra_headers.update(admitted.headers)
         self._acquire_circuit()
         self.downstream_path = self.route.downstream_path.expand(values)
         if has_body(self.request.headers):

@@ -2,11 +2,12 @@
 
 Fixed windows: the first request of a key starts a window of `window` seconds
 (the key's TTL in Redis), and every request in it, allowed or not, counts. A Lua
-script increments one counter and returns its count with the remaining TTL; the
-client's and the address's counters are sent at once, so a request waits about
-one round trip. The script touches one key per call because the two counters
-hash to different slots of a Redis Cluster. Because the window starts at Redis'
-first INCR, gateway processes with skewed clocks still share exact windows.
+script increments one counter and returns its count with the remaining TTL.
+The script touches one key per call, because the client's and the address's
+counters hash to different slots of a Redis Cluster. Both calls go out in the
+request's one Redis pipeline (`admission.py`). Because the window starts at
+Redis' first INCR, gateway processes with skewed clocks still share exact
+windows.
 
 Keys: `<prefix>rl:<route>:client:<sha256 of client id>` and
 `<prefix>rl:<route>:addr:<client address>`.
@@ -14,16 +15,18 @@ Keys: `<prefix>rl:<route>:client:<sha256 of client id>` and
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis.asyncio
+from redis.asyncio.client import Pipeline
 
 from .errors import TooManyRequests, route_problem
 from .routes import RateLimit, RateLimitPolicy
 
 # KEYS[1]: the counter. ARGV[1]: its window in seconds. Returns {count, ttl}.
+# Sent with EVAL rather than EVALSHA: Redis caches the compiled script by its
+# digest, and EVAL cannot fail with NOSCRIPT in the middle of a pipeline.
 _SCRIPT = """
 local count = redis.call('INCR', KEYS[1])
 local ttl = redis.call('TTL', KEYS[1])
@@ -33,6 +36,15 @@ if ttl < 0 then
 end
 return {count, ttl}
 """
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One counter a request increments: `client` or `address`, its key and its limit."""
+
+    name: str
+    key: str
+    limit: RateLimit
 
 
 @dataclass(frozen=True)
@@ -65,29 +77,35 @@ def rate_limit_headers(quotas: list[Quota]) -> dict[str, str]:
 
 
 class RateLimiter:
-    def __init__(self, client: redis.asyncio.Redis, key_prefix: str):
-        self._script = client.register_script(_SCRIPT)
+    """Name a request's counters, add them to a Redis pipeline, and judge the replies."""
+
+    def __init__(self, key_prefix: str):
         self._prefix = key_prefix
 
-    async def check(self, route: str, policy: RateLimitPolicy, client_id: str | None,
-                    address: str) -> list[Quota]:
-        """Count this request and return the quotas; raise 429 when one is exceeded.
-
-        Redis errors propagate and the request boundary turns them into 503, so
-        the gateway never lets a request through uncounted.
-        """
-        counted: list[tuple[str, str, RateLimit]] = []
+    def counters(self, route: str, policy: RateLimitPolicy, client_id: str | None,
+                 address: str) -> list[Counter]:
+        """Return the counters this request increments on `route`."""
+        counters = []
         if policy.per_client and client_id:
             digest = hashlib.sha256(client_id.encode()).hexdigest()
-            counted.append(("client", f"{self._prefix}rl:{route}:client:{digest}", policy.per_client))
+            counters.append(Counter("client", f"{self._prefix}rl:{route}:client:{digest}", policy.per_client))
         if policy.per_address:
-            counted.append(("address", f"{self._prefix}rl:{route}:addr:{address}", policy.per_address))
-        if not counted:
-            return []
-        replies = await asyncio.gather(*(self._script(keys=[key], args=[limit.window])
-                                         for _, key, limit in counted))
-        quotas = [Quota(name, limit, int(count), int(ttl))
-                  for (name, _, limit), (count, ttl) in zip(counted, replies)]
+            counters.append(Counter("address", f"{self._prefix}rl:{route}:addr:{address}", policy.per_address))
+        return counters
+
+    @staticmethod
+    def increment(pipeline: Pipeline, counter: Counter) -> None:
+        """Queue the increment of `counter` on `pipeline`; its reply is `[count, ttl]`."""
+        pipeline.eval(_SCRIPT, 1, counter.key, counter.limit.window)
+
+    @staticmethod
+    def judge(route: str, counters: Sequence[Counter], replies: Sequence[Sequence[int]]) -> list[Quota]:
+        """Return the quotas after this request; raise 429 when one is exceeded.
+
+        The request was counted either way: a refused request uses up budget
+        too, so retrying in a loop does not help a client.
+        """
+        quotas = [Quota(c.name, c.limit, int(count), int(ttl)) for c, (count, ttl) in zip(counters, replies)]
         exceeded = [q for q in quotas if q.count > q.limit.requests]
         if exceeded:
             wait = max(q.reset for q in exceeded)

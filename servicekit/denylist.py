@@ -23,7 +23,8 @@ KEY_PREFIX = "idp:revoked-jti:"
 EXPIRY_MARGIN = 120
 
 
-def _key(jti: str) -> str:
+def key(jti: str) -> str:
+    """Return the Redis key that marks the token with this `jti` as revoked."""
     return KEY_PREFIX + hashlib.sha256(jti.encode("utf-8")).hexdigest()
 
 
@@ -35,7 +36,7 @@ async def revoke(client: redis.asyncio.Redis, jti: str, expires_at: float) -> No
     """
     ttl = int(expires_at - time.time()) + EXPIRY_MARGIN
     if ttl > 0:
-        await client.set(_key(jti), b"1", ex=ttl)
+        await client.set(key(jti), b"1", ex=ttl)
 
 
 async def is_revoked(client: redis.asyncio.Redis, jti: str) -> bool:
@@ -44,4 +45,4 @@ async def is_revoked(client: redis.asyncio.Redis, jti: str) -> bool:
     Raises redis' ConnectionError or TimeoutError when Redis is down: callers must
     then reject the request with 503, never accept the token unchecked.
     """
-    return bool(await client.exists(_key(jti)))
+    return bool(await client.exists(key(jti)))

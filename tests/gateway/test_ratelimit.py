@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -9,7 +10,8 @@ import pytest
 import redis
 from tornado.httpclient import AsyncHTTPClient
 
-from servicekit.embedded import free_port
+from servicekit import denylist
+from servicekit.embedded import free_port, redis_server
 from tests.support.processes import ServiceProcess
 from tests.support.test_issuer import TestIssuer
 
@@ -96,3 +98,53 @@ async def test_redis_down_is_503_not_unlimited(start_gateway, echo):
     assert json.loads(response.body) == {"error": "temporarily_unavailable",
                                          "error_description": "redis is unavailable; retry shortly"}
     assert echo.seen == []
+
+
+def reads_processed(client: redis.Redis) -> int:
+    """Return how many reads from client connections Redis has handled; the INFO call is one."""
+    return int(client.info("stats")["total_reads_processed"])
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_deny_list_and_counters_share_one_round_trip(start_gateway, echo, tmp_path):
+    """A token route with two rate limits costs Redis one read per request, not three."""
+    private = redis_server(free_port(), tmp_path / "redis", persistent=False)
+    private.start()
+    issuer = TestIssuer().start()
+    try:
+        gateway = await start_gateway(open_route([echo.url], extra=CLIENT_LIMIT), REDIS_URL=private.url,
+                                      ISSUER=issuer.url)
+        token = issuer.sign()
+        # The first request opens the gateway's Redis connection and fetches the keys.
+        assert (await fetch(gateway.url + "/things/1", token)).code == 200
+        observer = redis.Redis.from_url(private.url)
+        before = reads_processed(observer)
+        for _ in range(4):
+            assert (await fetch(gateway.url + "/things/1", token)).code == 200
+        # Four requests and the second INFO.
+        assert reads_processed(observer) - before == 4 + 1
+        assert sorted(observer.keys("gw:rl:*")) == [
+            b"gw:rl:things:addr:127.0.0.1",
+            f"gw:rl:things:client:{hashlib.sha256(b'movieClient').hexdigest()}".encode()]
+        observer.close()
+    finally:
+        issuer.stop()
+        private.stop()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_revoked_token_is_401_even_with_budget_left(start_gateway, echo, redis_url):
+    issuer = TestIssuer().start()
+    try:
+        gateway = await start_gateway(open_route([echo.url], extra=CLIENT_LIMIT), ISSUER=issuer.url)
+        claims = issuer.claims()
+        token = issuer.sign(claims)
+        assert (await fetch(gateway.url + "/things/1", token)).code == 200
+        redis.Redis.from_url(redis_url).set(denylist.key(claims["jti"]), b"1", ex=60)
+        refused = await fetch(gateway.url + "/things/1", token)
+        assert refused.code == 401
+        assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+        assert json.loads(refused.body)["error_description"] == "the token has been revoked"
+        assert len(echo.seen) == 1
+    finally:
+        issuer.stop()

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from gateway_srv.admission import check_and_count
 from gateway_srv.ratelimit import RateLimiter
 from gateway_srv.routes import RateLimit, RateLimitPolicy
 from identity_srv.codes import CodeGrant, CodeStore, Redemption
@@ -20,6 +21,7 @@ from identity_srv.refresh_tokens import RefreshTokenStore, Rotation
 from identity_srv.sessions import SessionStore
 from servicekit import denylist
 from servicekit.embedded import free_port
+from servicekit.errors import HttpProblem
 from servicekit.settings import RedisSettings
 from servicekit.stores import (
     UNAVAILABLE_ERRORS,
@@ -123,25 +125,28 @@ def test_login_throttle_counts_both_keys(cluster_url):
     assert other_address == 0
 
 
-def test_rate_limit_counts_client_and_address(cluster_url):
+def test_deny_list_and_rate_limits_in_one_pipeline(cluster_url):
+    """The gateway's pipeline spans three keys in different slots; each reply comes back in order."""
     policy = RateLimitPolicy(per_client=RateLimit(requests=5, window=60),
                              per_address=RateLimit(requests=2, window=60))
+    limiter = RateLimiter("gw:")
+    counters = limiter.counters("movies", policy, "movieClient", "192.0.2.1")
 
     async def action(client):
-        limiter = RateLimiter(client, "gw:")
-        first = await limiter.check("movies", policy, "movieClient", "192.0.2.1")
-        second = await limiter.check("movies", policy, "movieClient", "192.0.2.1")
-        try:
-            await limiter.check("movies", policy, "movieClient", "192.0.2.1")
-        except Exception as exc:  # noqa: BLE001 - the 429 problem is checked below
-            third = exc
+        await denylist.revoke(client, "jti-revoked", time.time() + 300)
+        first = await check_and_count(client, "jti-revoked", counters)
+        second = await check_and_count(client, "jti-live", counters)
+        third = await check_and_count(client, None, counters)
         return first, second, third
 
     first, second, third = run_on_cluster(cluster_url, action)
-    assert [(q.name, q.count) for q in first] == [("client", 1), ("address", 1)]
-    assert [(q.name, q.count) for q in second] == [("client", 2), ("address", 2)]
-    assert all(0 < q.reset <= 60 for q in second)
-    assert third.status == 429
+    assert first[0] is True and second[0] is False and third[0] is False
+    quotas = RateLimiter.judge("movies", counters, second[1])
+    assert [(q.name, q.count) for q in quotas] == [("client", 2), ("address", 2)]
+    assert all(0 < q.reset <= 60 for q in quotas)
+    with pytest.raises(HttpProblem) as refused:
+        RateLimiter.judge("movies", counters, third[1])
+    assert refused.value.status == 429
 
 
 def test_denylist_on_cluster(cluster_url):

@@ -1,0 +1,89 @@
+"""Steps 3 and 4 of the gateway's pipeline: the bearer token and the rate limits.
+
+The token's signature and claims are checked in this process (a validated token
+is remembered until its `exp`, see `servicekit.resource.validator`). What needs
+Redis, the token's deny-list entry and the route's rate-limit counters, goes out
+in one pipeline, so admitting a request costs one Redis round trip however many
+of these checks the route has. On a Redis Cluster the pipeline is split by node
+and the parts are sent concurrently.
+
+The checks are judged in the order a client can act on: a revoked token (401),
+then the route's policy (403), then the rate limits (429). Every request that
+carries a valid signature is counted, including one refused for its scopes.
+Redis errors propagate, and the request boundary returns 503, so no request is let
+through unchecked or uncounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio
+import tornado.web
+
+from servicekit import denylist
+from servicekit.resource import AccessToken, AccessTokenValidator, bearer_token
+
+from .ratelimit import Counter, RateLimiter, rate_limit_headers
+from .routes import Route
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The claims and extra response headers of an admitted request."""
+
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    # The RateLimit headers for the response; empty without rate limits.
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Admission:
+    def __init__(self, client: redis.asyncio.Redis, validator: AccessTokenValidator, rate_limiter: RateLimiter):
+        self._redis = client
+        self.validator = validator
+        self._rate_limiter = rate_limiter
+
+    async def admit(self, handler: tornado.web.RequestHandler, route: Route) -> Admitted:
+        """Authenticate and count the request on `route`; raise the first 401, 403 or 429."""
+        token = await self._verify(handler) if route.auth is not None else None
+        counters = []
+        if route.rate_limit is not None:
+            client_id = token.client_id if token is not None else None
+            counters = self._rate_limiter.counters(route.name, route.rate_limit, client_id,
+                                                   handler.request.remote_ip)
+        if token is None and not counters:
+            return Admitted()
+
+        revoked, replies = await check_and_count(self._redis, token.jti if token else None, counters)
+        if token is not None:
+            if revoked:
+                raise self.validator.revoked(token)
+            route.auth.check(token, self.validator.settings.realm)
+        quotas = RateLimiter.judge(route.name, counters, replies)
+        return Admitted(claims=token.claims if token is not None else {}, headers=rate_limit_headers(quotas))
+
+    async def _verify(self, handler: tornado.web.RequestHandler) -> AccessToken:
+        realm = self.validator.settings.realm
+        token = await self.validator.verify(bearer_token(handler.request, realm))
+        handler.log_client_id = token.client_id
+        handler.log_subject = token.subject
+        return token
+
+
+async def check_and_count(client: redis.asyncio.Redis, jti: str | None,
+                          counters: list[Counter]) -> tuple[bool, list[list[int]]]:
+    """In one pipeline, read whether `jti` is revoked (if given) and increment `counters`.
+
+    Returns the deny-list verdict and each counter's `[count, ttl]` reply.
+    """
+    async with client.pipeline(transaction=False) as pipeline:
+        if jti is not None:
+            pipeline.exists(denylist.key(jti))
+        for counter in counters:
+            RateLimiter.increment(pipeline, counter)
+        replies = await pipeline.execute()
+    if jti is None:
+        return False, replies
+    return bool(replies[0]), replies[1:]
