@@ -17,6 +17,7 @@ with one line naming the key and the fix, which the service prints before it exi
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from dataclasses import dataclass
@@ -249,6 +250,8 @@ class HttpSettings:
     shutdown_grace: float
     # Processes that serve the port; 1 serves from the main process without forking.
     workers: int = 1
+    # "uvloop" (libuv's event loop) or "asyncio" (the standard library's).
+    event_loop: str = "uvloop"
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,15 @@ def read_workers(reader: Reader, key: str) -> int:
     return max(1, reader.integer(key, minimum=0, maximum=MAX_WORKERS))
 
 
+def read_event_loop(reader: Reader, key: str) -> str:
+    """Read the event loop: "uvloop" (the default) needs the uvloop package, "asyncio" does not."""
+    value = reader.string(key, "uvloop", choices=("uvloop", "asyncio"))
+    if value == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise reader._fail(key, "is 'uvloop' but the uvloop package is not installed",
+                           "install it (pip install uvloop) or set it to 'asyncio'")
+    return value
+
+
 def read_redis_url(reader: Reader, key: str) -> str:
     """Read a Redis URL of any deployment that `servicekit.stores.create_redis` accepts."""
     from .stores import REDIS_SCHEMES, parse_redis_url  # stores imports this module
@@ -310,6 +322,7 @@ def read_common(reader: Reader, service: str, default_port: int, uses_mongo: boo
         max_body_bytes=reader.integer("http.max_body_bytes", 1_048_576, minimum=1024),
         shutdown_grace=reader.number("http.shutdown_grace", 10.0),
         workers=read_workers(reader, "http.workers"),
+        event_loop=read_event_loop(reader, "http.event_loop"),
     )
     redis = RedisSettings(
         url=read_redis_url(reader, "redis.url"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ import time
 import pytest
 from pymongo import MongoClient
 
-from identity_srv.passwords import PasswordHasher
+from identity_srv.passwords import HASH_THREAD_NICENESS, PasswordHasher
 from identity_srv.users import UserStore, username_key
 from servicekit.stores import create_mongo
 from servicekit.settings import MongoSettings
@@ -112,6 +113,16 @@ def test_unknown_user_costs_a_verification(hasher):
 
 def test_malformed_stored_hash_is_false(hasher):
     assert run(hasher.verify("x", "not-a-bcrypt-hash")) is False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="nice values are per thread on Linux only")
+def test_hashing_threads_run_below_the_event_loop(hasher):
+    """The pool's threads are niced, so hashing yields the CPU to the event loop's thread."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    in_pool = hasher._pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=10)
+    assert in_pool == min(own + HASH_THREAD_NICENESS, 19)
+    # The calling thread keeps its priority.
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own
 
 
 def test_cost_below_12_rejected():
