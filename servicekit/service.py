@@ -153,8 +153,8 @@ async def _serve(settings: Any, build: Callable[[Any, Stores], Awaitable[Service
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        log.info("%s listening on http://%s:%d (pid %d)", common.service, common.http.host,
-                 common.http.port, os.getpid())
+        log.info("%s listening on http://%s:%d (pid %d, %s event loop)", common.service, common.http.host,
+                 common.http.port, os.getpid(), type(loop).__module__.partition(".")[0])
         await stop.wait()
         log.info("%s stopping: finishing %d in-flight request(s)", common.service,
                  service.app.settings["inflight"].count)

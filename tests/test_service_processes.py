@@ -24,8 +24,17 @@ def test_service_starts_ready_and_stops(package, store_env, tmp_path):
     assert service.stop() == 0
     log = service.log()
     assert f"{package} listening on http://127.0.0.1:{service.port}" in log
+    assert "uvloop event loop)" in log
     assert f"{package} stopped" in log
     assert "Traceback" not in log
+
+
+def test_asyncio_event_loop_setting(store_env, tmp_path):
+    env = {**store_env, "MOVIES__HTTP__EVENT_LOOP": "asyncio"}
+    service = ServiceProcess("movies_srv", env, tmp_path / "service.log").start()
+    assert get_status(f"{service.url}/readyz")[0] == 200
+    assert service.stop() == 0
+    assert "asyncio event loop)" in service.log()
 
 
 def test_readyz_follows_redis_down_and_back(mongo_url, tmp_path):

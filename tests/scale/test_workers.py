@@ -18,7 +18,7 @@ from tests.support.processes import ROOT, get_status, wait_for
 
 pytestmark = pytest.mark.slow
 
-LISTENING = re.compile(r"movies_srv listening on http://127\.0\.0\.1:\d+ \(pid (\d+)\)")
+LISTENING = re.compile(r"movies_srv listening on http://127\.0\.0\.1:\d+ \(pid (\d+),")
 
 
 def _socket_inodes(pid: int) -> set[str]:

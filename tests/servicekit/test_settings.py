@@ -18,6 +18,11 @@ def test_defaults_from_conf():
     assert settings.common.mongo.database == "identity"
 
 
+def test_event_loop_defaults_to_uvloop():
+    assert load_identity({}).common.http.event_loop == "uvloop"
+    assert load_identity({"IDENTITY__HTTP__EVENT_LOOP": "asyncio"}).common.http.event_loop == "asyncio"
+
+
 def test_webclient_has_no_mongo():
     assert load_webclient({}).common.mongo is None
 
@@ -67,6 +72,9 @@ def test_generic_variable_of_other_service_ignored():
         pytest.param({"LOG_LEVEL": "loud"},
                      "setting 'log_level' is 'loud': use one of debug, info, warning, error",
                      id="unknown-log-level"),
+        pytest.param({"IDENTITY__HTTP__EVENT_LOOP": "trio"},
+                     "setting 'http.event_loop' is 'trio': use one of uvloop, asyncio",
+                     id="unknown-event-loop"),
     ],
 )
 def test_invalid_value_names_key_and_fix(env, message):
