@@ -14,7 +14,9 @@ same read three ways, one after the other:
 3. with the token check and that cache off, so every request verifies the
    RS256 signature and the claims.
 
-It prints each rate and its ratio to the first. The load generator is wrk when it
+It prints each rate and its ratio to the first, each case's latency percentiles
+(`latency-us` lines), and before stopping movies_srv, the peak resident memory
+of its process. The load generator is wrk when it
 is on the PATH (one thread), else a Python one (threads with keep-alive
 connections), and the output names it. Both run on the same machine as the
 server, so the rates are those of this machine shared by client and server.
@@ -37,6 +39,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import (  # noqa: E402
+    latency_line,
+    parse_wrk_latency,
+    percentiles_of,
+    print_peak_memory,
+    write_wrk_script,
+)
 from pymongo import MongoClient  # noqa: E402
 
 from servicekit.embedded import free_port, redis_server, secantus_server  # noqa: E402
@@ -96,32 +105,40 @@ class BenchmarkService(ServiceProcess):
 
 # -- load generators ---------------------------------------------------------------
 
-def run_wrk(url: str, token: str | None, seconds: int, connections: int) -> float:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
+def run_wrk(url: str, token: str | None, seconds: int, connections: int,
+            script: Path) -> tuple[float, dict[str, float]]:
+    """Return the requests per second and the latency percentiles (microseconds) of one wrk run."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
     if token:
         command[1:1] = ["-H", f"Authorization: Bearer {token}"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if re.search(r"Non-2xx or 3xx responses: \d+", output):
         raise SystemExit(f"bench_movies: {url} returned errors:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), parse_wrk_latency(output)
 
 
-def run_python(url: str, token: str | None, seconds: int, connections: int) -> float:
+def run_python(url: str, token: str | None, seconds: int, connections: int,
+               script: Path) -> tuple[float, dict[str, float]]:
+    """Return the requests per second and the latency percentiles (microseconds) of Python threads.
+
+    `script` is unused; it keeps the signature of `run_wrk`.
+    """
     host, port = re.match(r"http://([^:/]+):(\d+)", url).groups()
     path = url.split(port, 1)[1]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    counts = [0] * connections
+    latencies: list[list[float]] = [[] for _ in range(connections)]
     deadline = time.monotonic() + seconds
 
     def worker(index: int) -> None:
         connection = http.client.HTTPConnection(host, int(port), timeout=10)
         while time.monotonic() < deadline:
+            sent = time.perf_counter()
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             response.read()
             if response.status != 200:
                 raise SystemExit(f"bench_movies: {url} returned {response.status}")
-            counts[index] += 1
+            latencies[index].append(time.perf_counter() - sent)
         connection.close()
 
     threads = [threading.Thread(target=worker, args=(index,)) for index in range(connections)]
@@ -130,7 +147,8 @@ def run_python(url: str, token: str | None, seconds: int, connections: int) -> f
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(counts) / (time.monotonic() - started)
+    samples = [latency for per_thread in latencies for latency in per_thread]
+    return len(samples) / (time.monotonic() - started), percentiles_of(samples)
 
 
 # -- orchestration -------------------------------------------------------------------
@@ -168,15 +186,21 @@ def measure(arguments: argparse.Namespace, workdir: Path) -> None:
         print(f"load generator: {generator}, {arguments.connections} connections, "
               f"{arguments.seconds} s per case after a {arguments.warmup} s warm-up; "
               f"{os.cpu_count()} CPU(s) shared by client and server")
+        script = write_wrk_script(workdir / "latency.lua")
         baseline = None
+        distributions = {}
         for label, path, case_token in cases:
             url = service.url + path.format(id=movie_id)
-            load(url, case_token, arguments.warmup, arguments.connections)
-            rate = load(url, case_token, arguments.seconds, arguments.connections)
+            load(url, case_token, arguments.warmup, arguments.connections, script)
+            rate, distributions[label] = load(url, case_token, arguments.seconds, arguments.connections, script)
             baseline = baseline or rate
             print(f"GET /api/movies/{{id}} {label}: {rate:,.0f} requests/s, ratio {rate / baseline:.2f}")
+        for label, distribution in distributions.items():
+            print(latency_line(label, distribution))
     finally:
         if service is not None:
+            if service.process is not None and service.process.poll() is None:
+                print_peak_memory("movies_srv", service.process.pid)
             service.stop()
         issuer.stop()
         mongo.stop()

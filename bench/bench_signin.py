@@ -17,6 +17,17 @@ in turn for the same number of seconds:
 It prints each rate and the ratios sign-ins ÷ tokens and sign-ins ÷ bcrypt. Both
 the generator and the server share this machine's cores, so absolute rates mean
 little; the ratios are the result.
+
+Then it measures the client_credentials latency at a light load, once with the
+server idle and once while the sign-in load above keeps bcrypt busy, and prints
+both p99 values and their ratio. The probe is wrk in its own process, with a Lua
+script that POSTs the token request and waits `--probe-delay-ms` between a
+response and the next request on each of `--probe-connections` connections, so
+the asyncio sign-in generator cannot delay the probe's requests in its own event
+loop.
+
+It also prints the latency distribution of each load (`latency-us` lines) and,
+before stopping identity_srv, the peak resident memory of its process.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +54,15 @@ import bcrypt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import (  # noqa: E402
+    latency_line,
+    parse_wrk_latency,
+    parse_wrk_summary,
+    percentiles_of,
+    print_peak_memory,
+    write_wrk_script,
+)
+
 from servicekit.embedded import free_port, redis_server, secantus_server  # noqa: E402
 from tests.support.processes import ServiceProcess  # noqa: E402
 
@@ -49,6 +70,15 @@ REDIRECT_URI = "http://localhost:5002/signin-oidc"
 BASIC_WEB = {"Authorization": "Basic " + base64.b64encode(b"movies_mvc_client:secret").decode("ascii")}
 BASIC_MACHINE = {"Authorization": "Basic " + base64.b64encode(b"movieClient:secret").decode("ascii")}
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+
+# wrk's `delay` hook returns the milliseconds to wait before a connection sends its next request.
+PROBE_SCRIPT = """
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials&scope=movieAPI"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "{authorization}"
+delay = function() return {delay_ms} end
+"""
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -91,9 +121,13 @@ async def machine_token(session: aiohttp.ClientSession, issuer: str) -> None:
         await response.read()
 
 
-async def drive(operation, issuer: str, users: int, seconds: float) -> tuple[int, int]:
-    """Run `operation` from `users` concurrent clients for `seconds`; return (done, failed)."""
+async def drive(operation, issuer: str, users: int, seconds: float) -> tuple[int, int, list[float]]:
+    """Run `operation` from `users` concurrent clients for `seconds`.
+
+    Returns the number done, the number failed, and the latency in seconds of each one done.
+    """
     done = failed = 0
+    latencies: list[float] = []
     errors: dict[str, int] = {}
     deadline = time.monotonic() + seconds
 
@@ -103,7 +137,9 @@ async def drive(operation, issuer: str, users: int, seconds: float) -> tuple[int
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             while time.monotonic() < deadline:
                 try:
+                    started = time.perf_counter()
                     await operation(session, issuer)
+                    latencies.append(time.perf_counter() - started)
                     done += 1
                 except (aiohttp.ClientError, RuntimeError, KeyError) as exc:
                     failed += 1
@@ -112,7 +148,40 @@ async def drive(operation, issuer: str, users: int, seconds: float) -> tuple[int
     await asyncio.gather(*(user() for _ in range(users)))
     for message, count in errors.items():
         print(f"  {count} x {message}")
-    return done, failed
+    return done, failed, latencies
+
+
+def probe_command(script: Path, issuer: str, seconds: float, connections: int) -> list[str]:
+    return ["wrk", "-t1", f"-c{connections}", f"-d{max(round(seconds), 1)}s", "-s", str(script),
+            f"{issuer}/connect/token"]
+
+
+def read_probe(output: str) -> dict[str, float]:
+    """Return the probe's latency percentiles in microseconds; raise when a request failed."""
+    summary = parse_wrk_summary(output)
+    failed = sum(value for key, value in summary.items() if key not in ("requests", "duration_us"))
+    if failed or "Non-2xx" in output:
+        raise SystemExit(f"the token latency probe had failed requests:\n{output}")
+    return {**parse_wrk_latency(output), "requests": summary["requests"]}
+
+
+async def probe_during_signins(script: Path, issuer: str, users: int, seconds: float,
+                               connections: int) -> tuple[dict[str, float], int]:
+    """Run the probe while `users` sign in; return its percentiles and the sign-ins done meanwhile.
+
+    The sign-ins start one second before the probe and end one second after it, so
+    that bcrypt is busy for the whole probe.
+    """
+    load = asyncio.create_task(drive(sign_in, issuer, users, seconds + 2))
+    await asyncio.sleep(1)
+    process = await asyncio.create_subprocess_exec(*probe_command(script, issuer, seconds, connections),
+                                                   stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.STDOUT)
+    output, _ = await process.communicate()
+    done, _, _ = await load
+    if process.returncode != 0:
+        raise SystemExit(f"wrk failed with exit status {process.returncode}:\n{output.decode()}")
+    return read_probe(output.decode()), done
 
 
 def bcrypt_rate(cost: int, seconds: float) -> float:
@@ -137,7 +206,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement (default 10)")
     parser.add_argument("--users", type=int, default=8, help="concurrent virtual users (default 8)")
     parser.add_argument("--cost", type=int, default=12, help="bcrypt cost of the seeded users (default 12)")
+    parser.add_argument("--probe-connections", type=int, default=2,
+                        help="connections of the token latency probe (default 2)")
+    parser.add_argument("--probe-delay-ms", type=int, default=10,
+                        help="milliseconds each probe connection waits between requests (default 10)")
     args = parser.parse_args()
+    probe = shutil.which("wrk") is not None
 
     work = Path(tempfile.mkdtemp(prefix="bench-signin-"))
     stores = []
@@ -162,16 +236,27 @@ def main() -> None:
         issuer = service.url
 
         asyncio.run(drive(sign_in, issuer, 2, 1.0))  # warm-up: keys loaded, connections open
+        script = write_wrk_script(work / "probe.lua", PROBE_SCRIPT.format(
+            authorization=BASIC_MACHINE["Authorization"], delay_ms=args.probe_delay_ms))
         # bcrypt is measured before and after the load and the faster run kept, so
         # that a burst of other work on a shared machine lowers it less.
         hashes_before = bcrypt_rate(args.cost, args.seconds / 2)
         print(f"measuring {args.seconds:g} s each with {args.users} concurrent users; "
               f"load generator: aiohttp in one process; {os.cpu_count()} cores shared with the server")
-        signins, signin_failures = asyncio.run(drive(sign_in, issuer, args.users, args.seconds))
-        tokens, token_failures = asyncio.run(drive(machine_token, issuer, args.users, args.seconds))
+        signins, signin_failures, signin_latencies = asyncio.run(drive(sign_in, issuer, args.users, args.seconds))
+        tokens, token_failures, token_latencies = asyncio.run(drive(machine_token, issuer, args.users,
+                                                                    args.seconds))
         hashes = max(hashes_before, bcrypt_rate(args.cost, args.seconds / 2))
+        if probe:
+            idle_output = subprocess.run(probe_command(script, issuer, args.seconds, args.probe_connections),
+                                         capture_output=True, text=True, check=True).stdout
+            idle = read_probe(idle_output)
+            loaded, signins_during_probe = asyncio.run(probe_during_signins(
+                script, issuer, args.users, args.seconds, args.probe_connections))
     finally:
         if service is not None:
+            if service.process is not None and service.process.poll() is None:
+                print_peak_memory("identity_srv", service.process.pid)
             service.stop()
         for store in reversed(stores):
             store.stop()
@@ -183,6 +268,20 @@ def main() -> None:
     print(f"bcrypt verifications:       {hashes:8.1f} /s  (cost {args.cost}, {os.cpu_count()} threads)")
     print(f"ratio sign-ins / tokens:    {signin_rate / token_rate:8.3f}")
     print(f"ratio sign-ins / bcrypt:    {signin_rate / hashes:8.3f}")
+    print(latency_line("full sign-in", percentiles_of(signin_latencies)))
+    print(latency_line("client_credentials token (aiohttp)", percentiles_of(token_latencies)))
+    if not probe:
+        print("token latency probe: not run, because wrk is missing (apt-get install -y wrk)")
+        return
+    print(f"token latency probe: wrk, {args.probe_connections} connections, each waiting "
+          f"{args.probe_delay_ms} ms between requests, {args.seconds:g} s per run")
+    print(f"client_credentials p99, idle server:        {idle['99'] / 1000:8.2f} ms  "
+          f"({idle['requests']:.0f} requests)")
+    print(f"client_credentials p99, during sign-ins:    {loaded['99'] / 1000:8.2f} ms  "
+          f"({loaded['requests']:.0f} requests, {signins_during_probe} sign-ins meanwhile)")
+    print(f"ratio p99 during sign-ins / idle:  {loaded['99'] / idle['99']:8.2f}")
+    for name, result in (("token probe, idle", idle), ("token probe, during sign-ins", loaded)):
+        print(latency_line(name, {key: value for key, value in result.items() if key != "requests"}))
 
 
 if __name__ == "__main__":

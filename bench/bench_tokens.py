@@ -18,6 +18,10 @@ run, which cancels out most of the machine's speed. Then identity_srv runs with
 `--workers` processes (RS256), and the last line divides that rate by the
 one-process RS256 rate. The load generator runs on the same machine and takes CPU
 time from the workers.
+
+For each target it also prints the latency distribution (`latency-us` lines,
+from a wrk Lua `done` hook or from the Python client's own timings), and before
+each identity_srv stops, the peak resident memory (VmHWM) of its processes.
 """
 
 from __future__ import annotations
@@ -37,6 +41,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import (  # noqa: E402
+    latency_line,
+    parse_wrk_latency,
+    percentiles_of,
+    print_peak_memory,
+    write_wrk_script,
+)
 
 from servicekit.embedded import EmbeddedServer, free_port, redis_server, secantus_server  # noqa: E402
 
@@ -78,7 +90,8 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
     raise SystemExit(f"{url} did not return 200 within {timeout:.0f}s")
 
 
-def run_wrk(url: str, seconds: int, connections: int, script: Path) -> float:
+def run_wrk(url: str, seconds: int, connections: int, script: Path) -> tuple[float, dict[str, float]]:
+    """Return the requests per second and the latency percentiles (microseconds) of one wrk run."""
     result = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
                             capture_output=True, text=True, check=True)
     if "Non-2xx" in result.stdout:
@@ -86,10 +99,10 @@ def run_wrk(url: str, seconds: int, connections: int, script: Path) -> float:
     match = re.search(r"Requests/sec:\s+([0-9.]+)", result.stdout)
     if match is None:
         raise SystemExit(f"could not read the rate from wrk's output:\n{result.stdout}")
-    return float(match.group(1))
+    return float(match.group(1)), parse_wrk_latency(result.stdout)
 
 
-async def _python_client(host: str, port: int, path: str, stop_at: float, counts: list[int]) -> None:
+async def _python_client(host: str, port: int, path: str, stop_at: float, latencies: list[float]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     body = TOKEN_BODY.encode()
     request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {AUTHORIZATION}\r\n"
@@ -97,29 +110,32 @@ async def _python_client(host: str, port: int, path: str, stop_at: float, counts
                ).encode() + body
     try:
         while time.monotonic() < stop_at:
+            sent = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
                 raise SystemExit(f"request failed: {head[:80]!r}")
             length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
             await reader.readexactly(length)
-            counts[0] += 1
+            latencies.append(time.perf_counter() - sent)
     finally:
         writer.close()
 
 
-def run_python_client(url: str, seconds: int, connections: int) -> float:
+def run_python_client(url: str, seconds: int, connections: int) -> tuple[float, dict[str, float]]:
+    """Return the requests per second and the latency percentiles (microseconds) of the Python client."""
     match = re.match(r"http://([^:/]+):(\d+)(/.*)", url)
     host, port, path = match.group(1), int(match.group(2)), match.group(3)
-    counts = [0]
+    latencies: list[float] = []
 
     async def load() -> float:
         started = time.monotonic()
         stop_at = started + seconds
-        await asyncio.gather(*(_python_client(host, port, path, stop_at, counts) for _ in range(connections)))
-        return counts[0] / (time.monotonic() - started)
+        await asyncio.gather(*(_python_client(host, port, path, stop_at, latencies) for _ in range(connections)))
+        return len(latencies) / (time.monotonic() - started)
 
-    return asyncio.run(load())
+    rate = asyncio.run(load())
+    return rate, percentiles_of(latencies)
 
 
 def start_stores(work: Path, started: list[EmbeddedServer]) -> dict[str, str]:
@@ -150,7 +166,10 @@ def start_identity(store_env: dict[str, str], algorithm: str, work: Path,
     return process, url
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen, service: str | None = None) -> None:
+    """Stop `process`; for a service, print the peak memory of its processes first."""
+    if service is not None and process.poll() is None:
+        print_peak_memory(service, process.pid)
     process.terminate()
     try:
         process.wait(20)
@@ -171,15 +190,17 @@ def main() -> int:
     stores: list[EmbeddedServer] = []
     processes: list[subprocess.Popen] = []
     rates: dict[str, float] = {}
+    latencies: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_tokens_") as tmp:
         work = Path(tmp)
-        script = work / "token.lua"
-        script.write_text(WRK_SCRIPT.format(body=TOKEN_BODY, authorization=AUTHORIZATION))
+        script = write_wrk_script(work / "token.lua",
+                                  WRK_SCRIPT.format(body=TOKEN_BODY, authorization=AUTHORIZATION))
 
-        def measure(url: str) -> float:
+        def measure(name: str, url: str) -> None:
             if generator == "wrk":
-                return run_wrk(url, args.seconds, args.connections, script)
-            return run_python_client(url, args.seconds, args.connections)
+                rates[name], latencies[name] = run_wrk(url, args.seconds, args.connections, script)
+            else:
+                rates[name], latencies[name] = run_python_client(url, args.seconds, args.connections)
 
         try:
             store_env = start_stores(work, stores)
@@ -188,20 +209,20 @@ def main() -> int:
             processes.append(bare)
             bare_url = f"http://127.0.0.1:{port}/connect/token"
             wait_until_up(bare_url)
-            rates["bare Tornado JSON handler"] = measure(bare_url)
+            measure("bare Tornado JSON handler", bare_url)
 
             for algorithm in ("RS256", "ES256"):
                 process, url = start_identity(store_env, algorithm, work)
                 processes.append(process)
                 wait_until_up(f"{url}/connect/token")
-                rates[f"identity_srv client_credentials {algorithm}"] = measure(f"{url}/connect/token")
-                stop(process)
+                measure(f"identity_srv client_credentials {algorithm}", f"{url}/connect/token")
+                stop(process, "identity_srv")
 
             process, url = start_identity(store_env, "RS256", work, args.workers)
             processes.append(process)
             wait_until_up(f"{url}/connect/token")
-            rates[f"identity_srv RS256, {args.workers} workers"] = measure(f"{url}/connect/token")
-            stop(process)
+            measure(f"identity_srv RS256, {args.workers} workers", f"{url}/connect/token")
+            stop(process, "identity_srv")
         finally:
             for process in processes:
                 if process.poll() is None:
@@ -214,6 +235,8 @@ def main() -> int:
           f"one process per server, loopback")
     for name, rate in rates.items():
         print(f"{name:<42} {rate:10.0f} requests/s   ratio to bare {rate / bare_rate:6.3f}")
+    for name, distribution in latencies.items():
+        print(latency_line(name, distribution))
     one = rates["identity_srv client_credentials RS256"]
     several = rates[f"identity_srv RS256, {args.workers} workers"]
     print(f"identity_srv RS256 {args.workers} workers / 1 worker: {several / one:.2f} "

@@ -12,7 +12,10 @@ gateway's rate limits raised out of the way):
 2. `GET /movies/{id}` on the webclient with the session cookie: the session read
    from Redis, the same gateway call, and the rendered HTML page.
 
-It prints each rate and its ratio to the first. The load generator is Python
+It prints each rate and its ratio to the first, each case's latency percentiles
+(`latency-us` lines, timed by the load generator's threads, so they include the
+wait for the GIL), and before stopping the services, the peak resident memory of
+each service process. The load generator is Python
 threads with keep-alive connections, on the same machine as the servers, so the
 rates are those of this machine shared by client and servers.
 """
@@ -33,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import redis.asyncio  # noqa: E402
+from benchlib import latency_line, percentiles_of, print_peak_memory  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 from servicekit.embedded import free_port, redis_server, secantus_server  # noqa: E402
@@ -44,22 +48,27 @@ DATABASE = "movies_bench_webclient"
 SUBJECT = "88421113"
 
 
-def run_load(port: int, path: str, headers: dict[str, str], seconds: float, connections: int) -> float:
-    """Return the requests per second of GET `path` from `connections` threads for `seconds`."""
-    counts = [0] * connections
+def run_load(port: int, path: str, headers: dict[str, str], seconds: float,
+             connections: int) -> tuple[float, dict[str, float]]:
+    """GET `path` from `connections` threads for `seconds`.
+
+    Returns the requests per second and the latency percentiles in microseconds.
+    """
+    latencies: list[list[float]] = [[] for _ in range(connections)]
     failures: list[str] = []
     deadline = time.monotonic() + seconds
 
     def worker(index: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         while time.monotonic() < deadline and not failures:
+            sent = time.perf_counter()
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             response.read()
             if response.status != 200:
                 failures.append(f"GET {path} on port {port} returned {response.status}")
                 break
-            counts[index] += 1
+            latencies[index].append(time.perf_counter() - sent)
         connection.close()
 
     threads = [threading.Thread(target=worker, args=(index,)) for index in range(connections)]
@@ -70,7 +79,8 @@ def run_load(port: int, path: str, headers: dict[str, str], seconds: float, conn
         thread.join()
     if failures:
         raise SystemExit(f"bench_webclient: {failures[0]}")
-    return sum(counts) / (time.monotonic() - started)
+    samples = [latency for per_thread in latencies for latency in per_thread]
+    return len(samples) / (time.monotonic() - started), percentiles_of(samples)
 
 
 def unlimited_routes(workdir: Path) -> Path:
@@ -139,12 +149,18 @@ def measure(arguments: argparse.Namespace, workdir: Path) -> None:
               f"connections, {arguments.seconds} s per case after a {arguments.warmup} s warm-up; "
               f"{os.cpu_count()} CPU(s) shared by client and servers")
         baseline = None
+        distributions = {}
         for label, port, headers in cases:
             run_load(port, path, headers, arguments.warmup, arguments.connections)
-            rate = run_load(port, path, headers, arguments.seconds, arguments.connections)
+            rate, distributions[label] = run_load(port, path, headers, arguments.seconds, arguments.connections)
             baseline = baseline or rate
             print(f"GET /movies/{{id}} {label}: {rate:,.0f} requests/s, ratio {rate / baseline:.2f}")
+        for label, distribution in distributions.items():
+            print(latency_line(label, distribution))
     finally:
+        for service in started:
+            if service.process is not None and service.process.poll() is None:
+                print_peak_memory(service.package, service.process.pid)
         for service in reversed(started):
             service.stop()
         issuer.stop()
