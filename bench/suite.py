@@ -466,8 +466,9 @@ def gateway_trap_rows(output: str, command: str) -> list[Measurement]:
                           + (f"{direct_reads:.2f}" if direct_reads is not None else "missing")
                           + "), each less the reads Redis served without load (" + idle_rate
                           + ") over the run's duration. Redis counts socket reads, so a pipeline that "
-                            "arrives in two TCP reads counts twice, and the direct run's single EXISTS per "
-                            "request shows the same excess over 1. Redis commands per request: gateway run "
+                            "arrives in two TCP reads counts twice; the direct run, one EXISTS per request, "
+                            "also reads slightly more than once per request. Redis commands per request: "
+                            "gateway run "
                           + (f"{per_request(gateway, 'redis_commands'):.2f}" if gateway else "missing")
                           + ", direct run "
                           + (f"{per_request(direct, 'redis_commands'):.2f}" if direct else "missing")))
