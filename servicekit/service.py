@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import dataclasses
 import errno
+import functools
 import logging
 import os
 import signal
@@ -30,9 +31,11 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any, Awaitable, Callable, Coroutine
 
 import tornado.httpserver
+import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
@@ -88,13 +91,44 @@ def make_application(common: CommonSettings, stores: Stores, handlers: list[Any]
     )
 
 
+class SharedSocketServer(tornado.httpserver.HTTPServer):
+    """An HTTP server for worker processes that accept from one shared socket.
+
+    Tornado's accept handler takes up to 128 pending connections each time the
+    socket is readable, so the first worker to wake takes a whole burst, and a
+    client that opens its keep-alive pool at once loads one worker only. This
+    server accepts one connection per readiness event and goes back to the event
+    loop, so idle workers take turns and a busy worker, which returns to its loop
+    later, takes fewer. Connections that one worker has not accepted stay in the
+    shared queue for the others, also when that worker dies.
+    """
+
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        # Replaces TCPServer.add_sockets, keeping its bookkeeping (`_sockets` and
+        # `_handlers`, read by stop()) and its per-connection entry point.
+        loop = tornado.ioloop.IOLoop.current()
+        for sock in sockets:
+            loop.add_handler(sock, functools.partial(self._accept_one, sock), tornado.ioloop.IOLoop.READ)
+            self._sockets[sock.fileno()] = sock
+            self._handlers[sock.fileno()] = functools.partial(loop.remove_handler, sock)
+
+    def _accept_one(self, sock: socket.socket, fd: Any, events: int) -> None:
+        try:
+            connection, address = sock.accept()
+        except (BlockingIOError, ConnectionAbortedError):
+            # Another worker took it, or the client gave up before it was accepted.
+            return
+        self._handle_connection(connection, address)
+
+
 def start_server(service: Service, common: CommonSettings,
                  sockets: list[socket.socket] | None = None) -> tornado.httpserver.HTTPServer:
     """Serve on `sockets` bound by the main process, else listen on the configured port.
 
     Raises OSError when the port is taken.
     """
-    server = tornado.httpserver.HTTPServer(
+    server_class = SharedSocketServer if sockets else tornado.httpserver.HTTPServer
+    server = server_class(
         service.app,
         xheaders=common.http.trust_proxy_headers,
         max_body_size=common.http.max_body_bytes * SERVER_BODY_FACTOR,

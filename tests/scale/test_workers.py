@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,8 @@ def _server_side_inodes(port: int, client_ports: set[int]) -> dict[int, str]:
     return found
 
 
-def _serving_pids(port: int, worker_pids: list[int], connections: int = 40) -> set[int]:
-    """Open connections, make a request on each, and return the pids that accepted them."""
+def _connections_per_pid(port: int, worker_pids: list[int], connections: int = 40) -> Counter[int]:
+    """Open connections back to back, make a request on each, and count them by the pid that accepted them."""
     clients = []
     try:
         for _ in range(connections):
@@ -59,7 +60,7 @@ def _serving_pids(port: int, worker_pids: list[int], connections: int = 40) -> s
         server_ends = _server_side_inodes(port, client_ports)
         assert len(server_ends) == connections
         owners = {pid: _socket_inodes(pid) for pid in worker_pids}
-        return {pid for inode in server_ends.values() for pid, inodes in owners.items() if inode in inodes}
+        return Counter(pid for inode in server_ends.values() for pid, inodes in owners.items() if inode in inodes)
     finally:
         for client in clients:
             client.close()
@@ -86,16 +87,22 @@ def test_two_workers_serve_and_stop(store_env, tmp_path):
         assert main.pid not in workers
         assert get_status(f"http://127.0.0.1:{port}/healthz")[0] == 200
 
-        serving = set()
-        for _ in range(5):
-            serving |= _serving_pids(port, workers)
-            if len(serving) == 2:
-                break
-        assert serving == set(workers)
+        # Connections opened back to back are spread over both workers, not taken
+        # by the first to wake.
+        per_worker = _connections_per_pid(port, workers)
+        assert sorted(per_worker) == sorted(workers)
+        assert min(per_worker.values()) >= 8, per_worker
+
+        # A second copy of the service finds the port in use.
+        second = subprocess.run([sys.executable, "-m", "movies_srv", "--workers", "2"], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert second.returncode == 1
+        assert f"port {port} on 127.0.0.1 is already in use" in second.stderr
 
         # A worker killed outright is replaced, and the port keeps accepting connections meanwhile.
         os.kill(workers[0], signal.SIGKILL)
-        assert get_status(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        for _ in range(10):
+            assert get_status(f"http://127.0.0.1:{port}/healthz")[0] == 200
         wait_for(lambda: len(LISTENING.findall(log_path.read_text())) == 3, 30, message="a replacement worker")
         replacement = int(LISTENING.findall(log_path.read_text())[2])
         assert f"worker pid {workers[0]} was killed by signal SIGKILL; starting a replacement" in log_path.read_text()
