@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from servicekit.logsetup import RedactingFilter, redact
+from servicekit.logsetup import _CREDENTIAL, _HEADER, _JWT, _SECRET_PARAM, REDACTED, RedactingFilter, redact
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
 
@@ -32,3 +34,25 @@ def test_filter_rewrites_formatted_message():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "issued %s to %s", (JWT, "alice"), None)
     assert RedactingFilter().filter(record) is True
     assert record.getMessage() == "issued [redacted] to alice"
+
+
+def redact_every_pattern(text: str) -> str:
+    """Run all four patterns unconditionally: what `redact` must return for any text."""
+    text = _JWT.sub(REDACTED, text)
+    text = _HEADER.sub(lambda m: f"{m.group(1)}: {REDACTED}", text)
+    text = _CREDENTIAL.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+
+
+# Pieces that make the patterns match, with case variants and letters that
+# re.IGNORECASE matches to ASCII letters (long s, Kelvin sign, dotless i).
+FRAGMENTS = st.sampled_from([
+    JWT, "eyJ", "eYj", "code=", "CODE=", "ſtate=", "tоken=", "token=", "id_token_hint=", "password=",
+    "Password=", "nonce=", "\u212aey", "cl\u0131ent_secret=", "client_secret=", "Bearer ", "BASIC ",
+    "basic\t", "Authorization: ", "cookie:", "Set-Cookie: ", "=", "&", " ", "x", "abc.def", "\n", ";",
+])
+
+
+@given(st.lists(st.one_of(FRAGMENTS, st.text(max_size=8)), max_size=12).map("".join))
+def test_redact_skips_only_patterns_that_cannot_match(text):
+    assert redact(text) == redact_every_pattern(text)
