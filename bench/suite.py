@@ -460,14 +460,16 @@ def gateway_trap_rows(output: str, command: str) -> list[Measurement]:
     idle_rate = (f"{idle['redis_reads'] / idle['duration_us'] * 1e6:.1f}/s" if idle.get("duration_us")
                  else "missing")
     row = ratio_row("trap", "Redis round trips per proxied request, the gateway's share", share,
-                    "one round trip (deny list and rate limits together)", 1.0, None, command, maximum=1,
-                    note=("total_reads_processed per request in the gateway run minus the same in the direct "
+                    "one round trip (deny list and rate limits together)", 1.0, None, command, maximum=1.1,
+                    note=("The trap, one round trip per command, would read 3 here. The goal allows 10% "
+                          "over one because Redis counts socket reads: a pipeline that arrives in two TCP "
+                          "reads counts twice. The value is total_reads_processed per request in the "
+                          "gateway run minus the same in the direct "
                           "run (movies_srv's share: "
                           + (f"{direct_reads:.2f}" if direct_reads is not None else "missing")
                           + "), each less the reads Redis served without load (" + idle_rate
-                          + ") over the run's duration. Redis counts socket reads, so a pipeline that "
-                            "arrives in two TCP reads counts twice; the direct run, one EXISTS per request, "
-                            "also reads slightly more than once per request. Redis commands per request: "
+                          + ") over the run's duration. The direct run, one EXISTS per request, also "
+                            "reads slightly more than once per request. Redis commands per request: "
                             "gateway run "
                           + (f"{per_request(gateway, 'redis_commands'):.2f}" if gateway else "missing")
                           + ", direct run "
