@@ -93,9 +93,13 @@ error_log {prefix}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
+    # nginx closes a keep-alive connection after 1000 requests by default, on
+    # both sides; Tornado and the gateway's pool keep theirs open.
+    keepalive_requests 1000000;
     upstream movies {{
         server 127.0.0.1:{movies_port};
         keepalive 64;
+        keepalive_requests 1000000;
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -202,6 +206,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured seconds per target first (default 2)")
     parser.add_argument("--connections", type=int, default=20, help="concurrent wrk connections (default 20)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times to measure every target, in turn; each target reports its median run "
+                             "(default 1)")
     parser.add_argument("--workers", type=int, default=2,
                         help="gateway processes of the several-worker targets, compared with one (default 2)")
     args = parser.parse_args()
@@ -273,19 +280,22 @@ def main() -> int:
             time.sleep(IDLE_SECONDS)
             idle = counters.delta(idle_before)
             idle["duration_us"] = round((time.monotonic() - idle_started) * 1e6)
-            results = {}
-            for name, url in targets.items():
-                run_wrk(url, token, args.warmup, args.connections, args.threads, script)
-                labels = process_labels(named_pids)
-                cpu_before = cpu_snapshot(labels)
-                wrk_before = children_cpu_seconds()
-                counts_before = counters.read()
-                results[name] = run_wrk(url, token, args.seconds, args.connections, args.threads, script)
-                results[name]["counts"] = counters.delta(counts_before)
-                cpu_after = cpu_snapshot(labels)
-                cpu = {label: cpu_after[label] - cpu_before[label] for label in cpu_after if label in cpu_before}
-                results[name]["cpu"] = {"wrk": children_cpu_seconds() - wrk_before, **cpu}
-            report(results, idle, args)
+            rounds: dict[str, list[dict]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, url in targets.items():
+                    run_wrk(url, token, args.warmup, args.connections, args.threads, script)
+                    labels = process_labels(named_pids)
+                    cpu_before = cpu_snapshot(labels)
+                    wrk_before = children_cpu_seconds()
+                    counts_before = counters.read()
+                    result = run_wrk(url, token, args.seconds, args.connections, args.threads, script)
+                    result["counts"] = counters.delta(counts_before)
+                    cpu_after = cpu_snapshot(labels)
+                    cpu = {label: cpu_after[label] - cpu_before[label] for label in cpu_after if label in cpu_before}
+                    result["cpu"] = {"wrk": children_cpu_seconds() - wrk_before, **cpu}
+                    rounds[name].append(result)
+            report(median_runs(rounds), idle, args)
+            print_rounds(rounds)
         finally:
             if counters is not None:
                 counters.close()
@@ -302,11 +312,21 @@ def main() -> int:
     return 0
 
 
+def median_runs(rounds: dict[str, list[dict]]) -> dict[str, dict]:
+    """Return each target's run with the median rate, so its latencies and counts come from one run."""
+    return {name: sorted(runs, key=lambda run: run["rps"])[(len(runs) - 1) // 2] for name, runs in rounds.items()}
+
+
+def print_rounds(rounds: dict[str, list[dict]]) -> None:
+    for name, runs in rounds.items():
+        print(f"rounds {name}: req/s " + " ".join(f"{run['rps']:.0f}" for run in runs))
+
+
 def report(results: dict[str, dict], idle: dict[str, int], args: argparse.Namespace) -> None:
     cpus = os.cpu_count()
     several = f"gateway x{args.workers}"
     print(f"GET /movies/{{id}} with a bearer token; wrk -t{args.threads} -c{args.connections} "
-          f"-d{args.seconds}s; {cpus} CPUs shared by wrk and the servers")
+          f"-d{args.seconds}s; {cpus} CPUs shared by wrk and the servers; median of {args.rounds} round(s)")
     print(f"{'target':<20} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  socket errors")
     for name, result in results.items():
         print(f"{name:<20} {result['rps']:>9.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
