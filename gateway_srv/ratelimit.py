@@ -1,13 +1,12 @@
 """Rate limits counted in Redis, so every gateway process shares one budget.
 
 Fixed windows: the first request of a key starts a window of `window` seconds
-(the key's TTL in Redis), and every request in it, allowed or not, counts. A Lua
-script increments one counter and returns its count with the remaining TTL.
-The script touches one key per call, because the client's and the address's
-counters hash to different slots of a Redis Cluster. Both calls go out in the
-request's one Redis pipeline (`admission.py`). Because the window starts at
-Redis' first INCR, gateway processes with skewed clocks still share exact
-windows.
+(the key's TTL in Redis), and every request in it, allowed or not, counts. Each
+counter is incremented by Lua in the request's one Redis call (`admission.py`):
+one script for all counters on a single Redis server, and on a Redis Cluster,
+where the counters hash to different slots, one script call per counter in one
+pipeline. Because the window starts at Redis' first INCR, gateway processes with
+skewed clocks still share exact windows.
 
 Keys: `<prefix>rl:<route>:client:<sha256 of client id>` and
 `<prefix>rl:<route>:addr:<client address>`.
@@ -95,7 +94,7 @@ class RateLimiter:
 
     @staticmethod
     def increment(pipeline: Pipeline, counter: Counter) -> None:
-        """Queue the increment of `counter` on `pipeline`; its reply is `[count, ttl]`."""
+        """Queue the increment of `counter` on a cluster `pipeline`; its reply is `[count, ttl]`."""
         pipeline.eval(_SCRIPT, 1, counter.key, counter.limit.window)
 
     @staticmethod

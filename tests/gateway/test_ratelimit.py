@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
+import time
 
 import pytest
 import redis
+import redis.asyncio
 from tornado.httpclient import AsyncHTTPClient
 
+from gateway_srv.admission import RedisChecks
+from gateway_srv.ratelimit import RateLimiter
+from gateway_srv.routes import RateLimit, RateLimitPolicy
 from servicekit import denylist
 from servicekit.embedded import free_port, redis_server
+from servicekit.errors import HttpProblem
 from tests.support.processes import ServiceProcess
 from tests.support.test_issuer import TestIssuer
 
@@ -148,3 +155,34 @@ async def test_revoked_token_is_401_even_with_budget_left(start_gateway, echo, r
         assert len(echo.seen) == 1
     finally:
         issuer.stop()
+
+
+def test_one_script_checks_deny_list_and_counts(redis_url):
+    """On one Redis server a single script returns the deny-list verdict and each counter's count and TTL."""
+    policy = RateLimitPolicy(per_client=RateLimit(requests=5, window=60),
+                             per_address=RateLimit(requests=2, window=30))
+    counters = RateLimiter("gw-script:").counters("movies", policy, "movieClient", "192.0.2.7")
+
+    async def action():
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            checks = RedisChecks(client)
+            await denylist.revoke(client, "jti-script-revoked", time.time() + 300)
+            first = await checks.check_and_count("jti-script-revoked", counters)
+            second = await checks.check_and_count("jti-script-live", counters)
+            third = await checks.check_and_count(None, counters)
+            return first, second, third
+        finally:
+            await client.aclose()
+
+    first, second, third = asyncio.run(action())
+    assert first[0] is True
+    assert second[0] is False
+    assert third[0] is False
+    quotas = RateLimiter.judge("movies", counters, second[1])
+    assert [(q.name, q.count) for q in quotas] == [("client", 2), ("address", 2)]
+    assert 30 < quotas[0].reset <= 60
+    assert 0 < quotas[1].reset <= 30
+    with pytest.raises(HttpProblem) as refused:
+        RateLimiter.judge("movies", counters, third[1])
+    assert refused.value.status == 429

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gateway_srv.admission import check_and_count
+from gateway_srv.admission import RedisChecks
 from gateway_srv.ratelimit import RateLimiter
 from gateway_srv.routes import RateLimit, RateLimitPolicy
 from identity_srv.codes import CodeGrant, CodeStore, Redemption
@@ -133,10 +133,11 @@ def test_deny_list_and_rate_limits_in_one_pipeline(cluster_url):
     counters = limiter.counters("movies", policy, "movieClient", "192.0.2.1")
 
     async def action(client):
+        checks = RedisChecks(client)
         await denylist.revoke(client, "jti-revoked", time.time() + 300)
-        first = await check_and_count(client, "jti-revoked", counters)
-        second = await check_and_count(client, "jti-live", counters)
-        third = await check_and_count(client, None, counters)
+        first = await checks.check_and_count("jti-revoked", counters)
+        second = await checks.check_and_count("jti-live", counters)
+        third = await checks.check_and_count(None, counters)
         return first, second, third
 
     first, second, third = run_on_cluster(cluster_url, action)
