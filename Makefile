@@ -53,7 +53,7 @@ run: system-deps venv
 test: test-deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Not part of `make test`: about 3 minutes on 2 cores, report in bench/report.md.
+# Not part of `make test`: about 8 minutes on 2 cores, report in bench/report.md.
 # BENCH_ARGS passes options to bench/suite.py, e.g. BENCH_ARGS='--seconds 5'.
 bench: bench-deps venv
 	$(PY) bench/suite.py $(BENCH_ARGS)
