@@ -67,7 +67,7 @@ class Admission:
 
     async def _verify(self, handler: tornado.web.RequestHandler) -> AccessToken:
         realm = self.validator.settings.realm
-        token = await self.validator.verify(bearer_token(handler.request, realm))
+        token = await self.validator.verify_signature_and_claims(bearer_token(handler.request, realm))
         handler.log_client_id = token.client_id
         handler.log_subject = token.subject
         return token

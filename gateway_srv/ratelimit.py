@@ -76,7 +76,7 @@ def rate_limit_headers(quotas: list[Quota]) -> dict[str, str]:
 
 
 class RateLimiter:
-    """Name a request's counters, add them to a Redis pipeline, and judge the replies."""
+    """Name a request's counters, queue them on a cluster pipeline, and judge the replies."""
 
     def __init__(self, key_prefix: str):
         self._prefix = key_prefix

@@ -4,9 +4,9 @@ Passwords are low-entropy, so unlike client secrets they get a deliberately slow
 hash: bcrypt with a cost of 12 or more. One verification at cost 12 takes about a
 quarter of a second of CPU, so it runs in a thread pool (bcrypt releases the GIL);
 the event loop keeps serving token and discovery requests meanwhile. On Linux the
-pool's threads also run at a lower scheduling priority (nice 10), so a burst of
-sign-ins that keeps every core busy hashing does not take CPU time from the event
-loop's thread.
+pool's threads also run at a lower scheduling priority (their nice value plus 10),
+so a burst of sign-ins that keeps every core busy hashing takes less CPU time
+from the event loop's thread.
 
 bcrypt reads only the first 72 bytes of its input, and bcrypt 5 rejects longer
 input outright. The password is therefore hashed first with SHA-256 and

@@ -28,6 +28,7 @@ _SECRET_PARAM = re.compile(r"(?i)\b(" + "|".join(_SECRET_PARAMS) + r")=[^\s&\",;
 _CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _HEADER = re.compile(r"(?i)\b(authorization|cookie|set-cookie):\s*[^\r\n]+")
 REDACTED = "[redacted]"
+_DOTTED_AND_DOTLESS_I = {0x130: "i", 0x131: "i"}
 
 
 def redact(text: str) -> str:
@@ -37,10 +38,11 @@ def redact(text: str) -> str:
     most log lines contain none and a case-insensitive regex scan costs several
     microseconds a line. A replacement inserts none of these literals, so a
     pattern skipped on the original text cannot match after an earlier one ran.
-    `re.IGNORECASE` matches "i" to the dotless "ı" (U+0131), which `casefold`
-    keeps, and every other letter that it matches to an ASCII letter folds to it.
+    `re.IGNORECASE` matches "i" to "İ" (U+0130) and "ı" (U+0131), which `casefold`
+    turns into two characters and keeps, so both are mapped to "i" first. Every
+    other character that it matches to an ASCII letter casefolds to that letter.
     """
-    lowered = text.casefold().replace("\u0131", "i")
+    lowered = text.translate(_DOTTED_AND_DOTLESS_I).casefold()
     if "eyj" in lowered:
         text = _JWT.sub(REDACTED, text)
     if "authorization" in lowered or "cookie" in lowered:

@@ -128,7 +128,7 @@ class AccessTokenValidator:
 
     One instance per process keeps the JWKS cache and a bounded cache of
     validated tokens, keyed by the SHA-256 of the token and kept until the token's
-    `exp`. The deny list is checked on every call, cached or not.
+    `exp`. `validate` checks the deny list on every call, cached or not.
     """
 
     def __init__(self, settings: ValidatorSettings, redis_client: redis.asyncio.Redis,
@@ -148,13 +148,13 @@ class AccessTokenValidator:
         does not respond, and Redis' connection errors when the deny list cannot
         be read.
         """
-        access_token = await self.verify(token)
+        access_token = await self.verify_signature_and_claims(token)
         # Revocation can happen at any time, so this is never cached.
         if await denylist.is_revoked(self._redis, access_token.jti):
             raise self.revoked(access_token)
         return access_token
 
-    async def verify(self, token: str) -> AccessToken:
+    async def verify_signature_and_claims(self, token: str) -> AccessToken:
         """Run every check of `validate` except the deny list, which the caller must check.
 
         For a caller that reads the deny list in the same Redis round trip as

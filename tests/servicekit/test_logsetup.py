@@ -50,7 +50,13 @@ FRAGMENTS = st.sampled_from([
     JWT, "eyJ", "eYj", "code=", "CODE=", "ſtate=", "tоken=", "token=", "id_token_hint=", "password=",
     "Password=", "nonce=", "\u212aey", "cl\u0131ent_secret=", "client_secret=", "Bearer ", "BASIC ",
     "basic\t", "Authorization: ", "cookie:", "Set-Cookie: ", "=", "&", " ", "x", "abc.def", "\n", ";",
+    "cl\u0130ent_secret=", "Author\u0130zation: ", "Bas\u0130c ", "\u0130d_token_hint=",
 ])
+
+
+@pytest.mark.parametrize("line", ["cl\u0130ent_secret=hunter2", "Bas\u0131c dXNlcjpwYXNz", "\u212aey"])
+def test_redact_matches_every_pattern_on_unicode_case(line):
+    assert redact(line) == redact_every_pattern(line)
 
 
 @given(st.lists(st.one_of(FRAGMENTS, st.text(max_size=8)), max_size=12).map("".join))
