@@ -121,6 +121,10 @@ class SharedSocketServer(tornado.httpserver.HTTPServer):
         self._handle_connection(connection, address)
 
 
+# Seconds a worker may take past `http.shutdown_grace` to stop before the main process kills it.
+STOP_MARGIN = 5.0
+
+
 def start_server(service: Service, common: CommonSettings,
                  sockets: list[socket.socket] | None = None) -> tornado.httpserver.HTTPServer:
     """Serve on `sockets` bound by the main process, else listen on the configured port.
@@ -187,9 +191,12 @@ async def _serve(settings: Any, build: Callable[[Any, Stores], Awaitable[Service
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        watch = asyncio.ensure_future(_stop_when_orphaned(stop, log)) if sockets else None
         log.info("%s listening on http://%s:%d (pid %d, %s event loop)", common.service, common.http.host,
                  common.http.port, os.getpid(), type(loop).__module__.partition(".")[0])
         await stop.wait()
+        if watch is not None:
+            watch.cancel()
         log.info("%s stopping: finishing %d in-flight request(s)", common.service,
                  service.app.settings["inflight"].count)
         await drain(server, service, common.http.shutdown_grace)
@@ -197,6 +204,19 @@ async def _serve(settings: Any, build: Callable[[Any, Stores], Awaitable[Service
         await stores.close()
     log.info("%s stopped", common.service)
     return 0
+
+
+async def _stop_when_orphaned(stop: asyncio.Event, log: logging.Logger) -> None:
+    """Set `stop` once this worker's main process is gone, for example killed with SIGKILL.
+
+    Without it the worker would keep serving the port with no process left to
+    stop or replace it.
+    """
+    main_pid = os.getppid()
+    while os.getppid() == main_pid:
+        await asyncio.sleep(1.0)
+    log.warning("main process pid %d is gone; stopping worker pid %d", main_pid, os.getpid())
+    stop.set()
 
 
 class WorkerPool:
@@ -207,6 +227,8 @@ class WorkerPool:
 
     * SIGTERM or SIGINT is passed on to every worker as SIGTERM; each drains its
       in-flight requests and exits, and the main process exits once all have.
+      A worker still running `stop_timeout` seconds later is killed with
+      SIGKILL, and the main process then exits with status 1.
     * A worker killed by a signal (a crash, the OOM killer) or stopped on its own
       is replaced, after `RESTART_DELAY` seconds if it lived shorter than that.
     * A worker that exits with an error status stops the whole pool, and the main
@@ -216,13 +238,19 @@ class WorkerPool:
     """
 
     RESTART_DELAY = 1.0
+    # Seconds between two checks for exited workers.
+    POLL_INTERVAL = 0.1
 
-    def __init__(self, count: int, run_worker: Callable[[], None], log: logging.Logger):
+    def __init__(self, count: int, run_worker: Callable[[], None], log: logging.Logger,
+                 stop_timeout: float = 30.0):
         self.count = count
         self._run_worker = run_worker
         self._log = log
+        self._stop_timeout = stop_timeout
         self._started: dict[int, float] = {}  # pid -> monotonic start time
         self._stopping = False
+        self._stop_deadline = 0.0
+        self._killed = False
 
     def run(self) -> int:
         """Start the workers and supervise them; return the exit status of the main process."""
@@ -233,9 +261,15 @@ class WorkerPool:
         status = 0
         while self._started:
             try:
-                pid, wait_status = os.wait()
+                pid, wait_status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
+            if pid == 0:
+                # No worker has exited. Polling, rather than a blocking wait that a
+                # signal handler cannot end, lets the stop deadline be checked.
+                self._kill_if_overdue()
+                time.sleep(self.POLL_INTERVAL)
+                continue
             started = self._started.pop(pid, None)
             if started is None:
                 continue
@@ -254,7 +288,20 @@ class WorkerPool:
                 time.sleep(self.RESTART_DELAY)
             if not self._stopping:
                 self._spawn()
-        return status
+        return 1 if self._killed else status
+
+    def _kill_if_overdue(self) -> None:
+        if not self._stopping or self._killed or time.monotonic() < self._stop_deadline:
+            return
+        self._killed = True
+        pids = sorted(self._started)
+        self._log.error("worker(s) %s did not stop within %.0fs of SIGTERM; killing them",
+                        ", ".join(f"pid {pid}" for pid in pids), self._stop_timeout)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def _spawn(self) -> None:
         pid = os.fork()
@@ -273,6 +320,8 @@ class WorkerPool:
         self._stop()
 
     def _stop(self) -> None:
+        if not self._stopping:
+            self._stop_deadline = time.monotonic() + self._stop_timeout
         self._stopping = True
         for pid in list(self._started):
             try:
@@ -345,7 +394,10 @@ def run_service(load_settings: Callable[[], Any],
         raise
     log.info("%s starting %d workers on http://%s:%d (main pid %d)", common.service,
              common.http.workers, common.http.host, common.http.port, os.getpid())
-    pool = WorkerPool(common.http.workers, lambda: sys.exit(run_loop(_serve(settings, build, sockets), common.http.event_loop)), log)
+    # A worker gets the drain grace, then time to close its store clients.
+    pool = WorkerPool(common.http.workers,
+                      lambda: sys.exit(run_loop(_serve(settings, build, sockets), common.http.event_loop)), log,
+                      stop_timeout=common.http.shutdown_grace + STOP_MARGIN)
     status = pool.run()
     for sock in sockets:
         sock.close()

@@ -157,3 +157,52 @@ def test_workers_option_rejects_negative(tmp_path):
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert "--workers must be 0 or more, not -1" in result.stderr
+
+
+def test_worker_that_does_not_stop_is_killed(store_env, tmp_path):
+    """A worker that cannot handle SIGTERM (here: stopped with SIGSTOP) is killed after the stop timeout."""
+    port = free_port()
+    log_path = tmp_path / "movies.log"
+    env = {**os.environ, **store_env, "MOVIES_PORT": str(port), "MOVIES__HTTP__HOST": "127.0.0.1",
+           "MOVIES__HTTP__SHUTDOWN_GRACE": "0.5"}
+    with log_path.open("ab") as log:
+        main = subprocess.Popen([sys.executable, "-m", "movies_srv", "--workers", "2"], env=env, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: len(LISTENING.findall(log_path.read_text())) == 2, 30, message="two workers")
+        stuck, other = (int(pid) for pid in LISTENING.findall(log_path.read_text()))
+        os.kill(stuck, signal.SIGSTOP)
+        main.send_signal(signal.SIGTERM)
+        # The grace of 0.5 s plus the margin the main process allows for closing stores.
+        assert main.wait(30) == 1
+    finally:
+        if main.poll() is None:
+            main.kill()
+            main.wait()
+    text = log_path.read_text()
+    assert f"worker(s) pid {stuck} did not stop within 6s of SIGTERM; killing them" in text
+    assert not _alive(stuck)
+    assert not _alive(other)
+
+
+def test_workers_stop_when_main_is_killed(store_env, tmp_path):
+    port = free_port()
+    log_path = tmp_path / "movies.log"
+    env = {**os.environ, **store_env, "MOVIES_PORT": str(port), "MOVIES__HTTP__HOST": "127.0.0.1"}
+    with log_path.open("ab") as log:
+        main = subprocess.Popen([sys.executable, "-m", "movies_srv", "--workers", "2"], env=env, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+    wait_for(lambda: len(LISTENING.findall(log_path.read_text())) == 2, 30, message="two workers")
+    workers = [int(pid) for pid in LISTENING.findall(log_path.read_text())]
+    main.kill()
+    main.wait()
+    try:
+        wait_for(lambda: not any(_alive(pid) for pid in workers), 15, message="the orphaned workers to stop")
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    text = log_path.read_text()
+    for pid in workers:
+        assert f"main process pid {main.pid} is gone; stopping worker pid {pid}" in text
+    assert text.count("movies_srv stopped\n") == 2
