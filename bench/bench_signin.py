@@ -20,11 +20,11 @@ little; the ratios are the result.
 
 Then it measures the client_credentials latency at a light load, once with the
 server idle and once while the sign-in load above keeps bcrypt busy, and prints
-both p99 values and their ratio. The probe is wrk in its own process, with a Lua
-script that POSTs the token request and waits `--probe-delay-ms` between a
-response and the next request on each of `--probe-connections` connections, so
-the asyncio sign-in generator cannot delay the probe's requests in its own event
-loop.
+both p99 values and their ratio. The probe is wrk in its own process, so the
+asyncio sign-in generator cannot delay the probe's requests in its own event
+loop. A Lua script makes wrk POST the token request on each of
+`--probe-connections` connections and wait `--probe-delay-ms` between a response
+and the next request.
 
 It also prints the latency distribution of each load (`latency-us` lines) and,
 before stopping identity_srv, the peak resident memory of its process.

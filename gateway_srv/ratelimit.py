@@ -24,8 +24,8 @@ from .errors import TooManyRequests, route_problem
 from .routes import RateLimit, RateLimitPolicy
 
 # KEYS[1]: the counter. ARGV[1]: its window in seconds. Returns {count, ttl}.
-# Sent with EVAL rather than EVALSHA: Redis caches the compiled script by its
-# digest, and EVAL cannot fail with NOSCRIPT in the middle of a pipeline.
+# Used on a Redis Cluster, one call per counter in a pipeline. It is sent with
+# EVAL because EVALSHA fails with NOSCRIPT on a node that has not loaded it yet.
 _SCRIPT = """
 local count = redis.call('INCR', KEYS[1])
 local ttl = redis.call('TTL', KEYS[1])

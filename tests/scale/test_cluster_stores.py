@@ -141,7 +141,9 @@ def test_deny_list_and_rate_limits_in_one_pipeline(cluster_url):
         return first, second, third
 
     first, second, third = run_on_cluster(cluster_url, action)
-    assert first[0] is True and second[0] is False and third[0] is False
+    assert first[0] is True
+    assert second[0] is False
+    assert third[0] is False
     quotas = RateLimiter.judge("movies", counters, second[1])
     assert [(q.name, q.count) for q in quotas] == [("client", 2), ("address", 2)]
     assert all(0 < q.reset <= 60 for q in quotas)

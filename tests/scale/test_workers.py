@@ -74,16 +74,28 @@ def _alive(pid: int) -> bool:
     return status != "Z"
 
 
-def test_two_workers_serve_and_stop(store_env, tmp_path):
+def start_two_workers(store_env: dict[str, str], log_path: Path,
+                      **settings: str) -> tuple[subprocess.Popen, list[int], dict[str, str], int]:
+    """Start movies_srv with two workers; return its main process, the worker pids, its environment and port."""
     port = free_port()
-    log_path = tmp_path / "movies.log"
-    env = {**os.environ, **store_env, "MOVIES_PORT": str(port), "MOVIES__HTTP__HOST": "127.0.0.1"}
+    env = {**os.environ, **store_env, "MOVIES_PORT": str(port), "MOVIES__HTTP__HOST": "127.0.0.1", **settings}
     with log_path.open("ab") as log:
         main = subprocess.Popen([sys.executable, "-m", "movies_srv", "--workers", "2"], env=env, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: len(LISTENING.findall(log_path.read_text())) == 2, 30, message="two workers")
-        workers = [int(pid) for pid in LISTENING.findall(log_path.read_text())]
+    except BaseException:
+        main.kill()
+        main.wait()
+        raise
+    workers = [int(pid) for pid in LISTENING.findall(log_path.read_text())]
+    return main, workers, env, port
+
+
+def test_two_workers_serve_and_stop(store_env, tmp_path):
+    log_path = tmp_path / "movies.log"
+    main, workers, env, port = start_two_workers(store_env, log_path)
+    try:
         assert main.pid not in workers
         assert get_status(f"http://127.0.0.1:{port}/healthz")[0] == 200
 
@@ -161,16 +173,9 @@ def test_workers_option_rejects_negative(tmp_path):
 
 def test_worker_that_does_not_stop_is_killed(store_env, tmp_path):
     """A worker that cannot handle SIGTERM (here: stopped with SIGSTOP) is killed after the stop timeout."""
-    port = free_port()
     log_path = tmp_path / "movies.log"
-    env = {**os.environ, **store_env, "MOVIES_PORT": str(port), "MOVIES__HTTP__HOST": "127.0.0.1",
-           "MOVIES__HTTP__SHUTDOWN_GRACE": "0.5"}
-    with log_path.open("ab") as log:
-        main = subprocess.Popen([sys.executable, "-m", "movies_srv", "--workers", "2"], env=env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT)
+    main, (stuck, other), _, _ = start_two_workers(store_env, log_path, MOVIES__HTTP__SHUTDOWN_GRACE="0.5")
     try:
-        wait_for(lambda: len(LISTENING.findall(log_path.read_text())) == 2, 30, message="two workers")
-        stuck, other = (int(pid) for pid in LISTENING.findall(log_path.read_text()))
         os.kill(stuck, signal.SIGSTOP)
         main.send_signal(signal.SIGTERM)
         # The grace of 0.5 s plus the margin the main process allows for closing stores.
@@ -186,14 +191,8 @@ def test_worker_that_does_not_stop_is_killed(store_env, tmp_path):
 
 
 def test_workers_stop_when_main_is_killed(store_env, tmp_path):
-    port = free_port()
     log_path = tmp_path / "movies.log"
-    env = {**os.environ, **store_env, "MOVIES_PORT": str(port), "MOVIES__HTTP__HOST": "127.0.0.1"}
-    with log_path.open("ab") as log:
-        main = subprocess.Popen([sys.executable, "-m", "movies_srv", "--workers", "2"], env=env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT)
-    wait_for(lambda: len(LISTENING.findall(log_path.read_text())) == 2, 30, message="two workers")
-    workers = [int(pid) for pid in LISTENING.findall(log_path.read_text())]
+    main, workers, _, _ = start_two_workers(store_env, log_path)
     main.kill()
     main.wait()
     try:
