@@ -19,6 +19,13 @@ run, which cancels out most of the machine's speed. Then identity_srv runs with
 one-process RS256 rate. The load generator runs on the same machine and takes CPU
 time from the workers.
 
+Right after the bare handler, it times PyJWT signing a token-shaped claim set
+with a key object parsed once, as identity_srv does, for each algorithm. A
+server that did the bare handler's work plus that signature and nothing else
+would serve bare × signatures ÷ (bare + signatures) requests per second; the
+`ceiling` lines give that rate's ratio to the bare handler, the most that
+measurement 1 can reach on this machine.
+
 For each target it also prints the latency distribution (`latency-us` lines,
 from a wrk Lua `done` hook or from the Python client's own timings), and before
 each identity_srv stops, the peak resident memory (VmHWM) of its processes.
@@ -31,6 +38,7 @@ import asyncio
 import base64
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -38,6 +46,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import jwt
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,6 +60,7 @@ from benchlib import (  # noqa: E402
     write_wrk_script,
 )
 
+from identity_srv.keystore import generate_private_key  # noqa: E402
 from servicekit.embedded import EmbeddedServer, free_port, redis_server, secantus_server  # noqa: E402
 
 TOKEN_BODY = "grant_type=client_credentials&scope=movieAPI"
@@ -143,6 +154,21 @@ def run_python_client(url: str, seconds: int, connections: int) -> tuple[float, 
     return rate, percentiles_of(latencies)
 
 
+def signatures_per_second(algorithm: str, seconds: float = 2.0) -> float:
+    """Time `jwt.encode` of a claim set shaped like identity_srv's access tokens, key parsed once."""
+    key = generate_private_key(algorithm)
+    now = int(time.time())
+    claims = {"iss": "http://127.0.0.1:5001", "sub": "movieClient", "aud": "movieAPI", "client_id": "movieClient",
+              "scope": "movieAPI", "jti": secrets.token_urlsafe(18), "iat": now, "nbf": now, "exp": now + 3600}
+    headers = {"kid": "k" * 43, "typ": "at+jwt"}
+    count = 0
+    started = time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+        count += 1
+    return count / elapsed
+
+
 def start_stores(work: Path, started: list[EmbeddedServer]) -> dict[str, str]:
     env = {}
     for variable, make in (("REDIS_URL", lambda: redis_server(free_port(), work / "redis", persistent=False)),
@@ -215,6 +241,7 @@ def main() -> int:
             bare_url = f"http://127.0.0.1:{port}/connect/token"
             wait_until_up(bare_url)
             measure("bare Tornado JSON handler", bare_url)
+            signatures = {algorithm: signatures_per_second(algorithm) for algorithm in ("RS256", "ES256")}
 
             for algorithm in ("RS256", "ES256"):
                 process, url = start_identity(store_env, algorithm, work)
@@ -240,6 +267,11 @@ def main() -> int:
           f"one process per server, loopback")
     for name, rate in rates.items():
         print(f"{name:<42} {rate:10.0f} requests/s   ratio to bare {rate / bare_rate:6.3f}")
+    for algorithm, rate in signatures.items():
+        ceiling = rate / (bare_rate + rate)
+        reached = rates[f"identity_srv client_credentials {algorithm}"] / bare_rate / ceiling
+        print(f"signatures {algorithm}: {rate:.0f} /s (PyJWT, key parsed once); "
+              f"ceiling {algorithm}: {ceiling:.3f} of bare; identity_srv reached {reached:.0%} of it")
     for name, distribution in latencies.items():
         print(latency_line(name, distribution))
     one = rates["identity_srv client_credentials RS256"]

@@ -201,6 +201,12 @@ def parse_tokens(output: str) -> dict[str, float]:
     return rates
 
 
+def parse_signatures(output: str) -> dict[str, float]:
+    """Map each algorithm that bench_tokens.py timed to its signatures per second."""
+    return {match.group(1): float(match.group(2))
+            for match in re.finditer(r"^signatures (\w+): ([\d.]+) /s", output, re.MULTILINE)}
+
+
 def parse_gateway(output: str) -> dict[str, dict[str, float]]:
     """Map each target of bench_gateway.py to its req/s, p50, p99 and error counts."""
     results = {}
@@ -349,6 +355,18 @@ def ratio_row(number: str, name: str, value: float | None, reference_name: str, 
     return row
 
 
+def ceiling_row(algorithm: str, signatures: float, bare: float | None, tokens: float | None,
+                command: str) -> Measurement:
+    """Build the row of the maximum ratio for measurement 1: bare handler work plus one signature."""
+    ceiling = bare * signatures / (bare + signatures) if bare else None
+    note = (f"Computed from {signatures:,.0f} signatures/s (PyJWT, key parsed once) timed in the same run: "
+            f"a server that did nothing but the bare handler's work and one {algorithm} signature")
+    if ceiling and tokens:
+        note += f". identity_srv reached {tokens / ceiling:.0%} of it"
+    return ratio_row("info", f"ceiling for measurement 1, {algorithm}: bare handler plus one signature, req/s",
+                     ceiling, "bare Tornado JSON handler req/s", bare, None, command, note=note)
+
+
 def build_measurements(outputs: dict[str, str], commands: dict[str, str]) -> list[Measurement]:
     rows: list[Measurement] = []
 
@@ -361,6 +379,9 @@ def build_measurements(outputs: dict[str, str], commands: dict[str, str]) -> lis
     rows.append(ratio_row("1", "client_credentials tokens/s, ES256, 1 worker",
                           tokens.get("identity_srv client_credentials ES256"),
                           "bare Tornado JSON handler req/s", bare, 0.35, command))
+    for algorithm, rate in parse_signatures(outputs.get("tokens", "")).items():
+        rows.append(ceiling_row(algorithm, rate, bare, tokens.get(f"identity_srv client_credentials {algorithm}"),
+                                command))
 
     gateway = parse_gateway(outputs.get("gateway", ""))
     command = commands.get("gateway", "")

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import uuid
 from typing import Any
 
 import tornado.web
@@ -66,10 +66,14 @@ class InFlight:
 
 
 def request_id_from(header_value: str | None) -> str:
-    """Return the caller's request id when it is safe to log and forward, else a new one."""
+    """Return the caller's request id when it is safe to log and forward, else a new one.
+
+    A new id is 128 random bits in hex, the length of a UUID's hex form, without
+    the cost of building a `uuid.UUID` object (about 5 µs, against under 1 µs).
+    """
     if header_value and _VALID_REQUEST_ID.match(header_value):
         return header_value
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class BaseHandler(tornado.web.RequestHandler):

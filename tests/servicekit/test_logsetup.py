@@ -8,7 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from servicekit.logsetup import _CREDENTIAL, _HEADER, _JWT, _SECRET_PARAM, REDACTED, RedactingFilter, redact
+from servicekit.logsetup import (
+    _CREDENTIAL,
+    _HEADER,
+    _JWT,
+    _SECRET_PARAM,
+    FORMAT,
+    REDACTED,
+    RedactingFilter,
+    ServiceFormatter,
+    redact,
+)
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
 
@@ -62,3 +72,23 @@ def test_redact_matches_every_pattern_on_unicode_case(line):
 @given(st.lists(st.one_of(FRAGMENTS, st.text(max_size=8)), max_size=12).map("".join))
 def test_redact_skips_only_patterns_that_cannot_match(text):
     assert redact(text) == redact_every_pattern(text)
+
+
+def test_filter_leaves_no_arguments_to_format_again():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "user %s took %d ms", ("alice", 12), None)
+    RedactingFilter().filter(record)
+    assert record.msg == "user alice took 12 ms"
+    assert record.args is None
+
+
+@pytest.mark.parametrize("created", [
+    pytest.param([1764900000.001, 1764900000.999, 1764900001.5, 1764900000.25], id="back-and-forth"),
+    pytest.param([1764899999.9995, 1764900000.0004], id="second-boundary"),
+])
+def test_service_formatter_matches_standard_formatter(created):
+    ours, standard = ServiceFormatter(), logging.Formatter(FORMAT)
+    for moment in created:
+        record = logging.LogRecord("svc.app", logging.INFO, __file__, 1, "started", None, None)
+        record.created = moment
+        record.msecs = (moment - int(moment)) * 1000
+        assert ours.format(record) == standard.format(record)
