@@ -48,6 +48,9 @@ _GENERIC_ERRORS = {
     503: "temporarily_unavailable",
 }
 
+# One encoder for every response: `json.dumps` with `default` builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
+
 # Seconds a client should wait before retrying after a store outage.
 UNAVAILABLE_RETRY_AFTER = 5
 
@@ -142,7 +145,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(payload, separators=(",", ":"), default=str))
+        self.finish(_JSON.encode(payload))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs["exc_info"][1] if "exc_info" in kwargs else None
