@@ -16,6 +16,7 @@ from .auth_pages import (
     SignOutCallbackHandler,
     SignOutHandler,
 )
+from .backchannel_logout import BackchannelLogoutHandler
 from .movie_pages import (
     MovieCreateHandler,
     MovieDeleteHandler,
@@ -27,7 +28,12 @@ from .movies_api import MoviesApi
 from .pages import PageHandler
 from .relying_party import RelyingParty
 from .sessions import PendingSignInStore, SessionStore
-from .settings import POST_LOGOUT_REDIRECT_PATH, REDIRECT_PATH, Settings
+from .settings import (
+    BACKCHANNEL_LOGOUT_PATH,
+    POST_LOGOUT_REDIRECT_PATH,
+    REDIRECT_PATH,
+    Settings,
+)
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -54,6 +60,7 @@ def routes(relying_party: RelyingParty, movies: MoviesApi) -> list:
         (REDIRECT_PATH, SignInCallbackHandler, page),
         (r"/signout", SignOutHandler, page),
         (POST_LOGOUT_REDIRECT_PATH, SignOutCallbackHandler, page),
+        (BACKCHANNEL_LOGOUT_PATH, BackchannelLogoutHandler, page),
         (r"/claims", ClaimsHandler, page),
         (r"/admin", AdminHandler, page),
         (r"/movies", MovieListHandler, movie_page),

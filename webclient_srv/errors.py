@@ -103,3 +103,14 @@ class ApiFailed(PageProblem):
     def __init__(self, status: int, description: str, *, log_detail: str | None = None):
         self.status = status
         super().__init__(description, log_detail=log_detail)
+
+
+class InvalidLogoutToken(HttpProblem):
+    """400: a back-channel logout request without a valid logout token (JSON, not a page).
+
+    OpenID Connect Back-Channel Logout 1.0 §2.8 requires 400 for an invalid
+    request and allows an OAuth 2.0 error body.
+    """
+
+    status = 400
+    error = "invalid_request"

@@ -28,6 +28,7 @@ from .errors import (
 )
 from .oidc import pkce
 from .oidc.id_token import IdTokenValidator
+from .oidc.logout_token import LogoutTokenValidator
 from .oidc.metadata import DISCOVERY_PATH, MetadataCache
 from .oidc.token_client import RefreshRejected, TokenClient
 from .sessions import PendingSignIn, PendingSignInStore, Session, SessionStore
@@ -93,6 +94,9 @@ class RelyingParty:
                          max_age=self.oidc.metadata_max_age, http_timeout=self.oidc.http_timeout)
         self.id_tokens = IdTokenValidator(issuer=self.issuer, client_id=self.oidc.client_id,
                                           algorithms=self.oidc.algorithms, leeway=self.oidc.leeway, jwks=jwks)
+        self.logout_tokens = LogoutTokenValidator(issuer=self.issuer, client_id=self.oidc.client_id,
+                                                  algorithms=self.oidc.algorithms, leeway=self.oidc.leeway,
+                                                  jwks=jwks)
         self.tokens = TokenClient(self.oidc.client_id, self.oidc.client_secret, self.oidc.http_timeout)
 
     # -- sign-in -------------------------------------------------------------

@@ -8,6 +8,10 @@ the SHA-256 of those values, so a copy of Redis yields no usable cookie:
     <prefix>signin:<hash>     pending sign-ins of one browser (a hash keyed by the
                               SHA-256 of each `state`); TTL = `pending_lifetime`
     <prefix>lock:<hash>       held while one request refreshes the session's tokens
+    <prefix>by-sid:<hash>     the session hashes of one provider session (`sid`),
+                              for back-channel logout; TTL = `lifetime`
+    <prefix>by-sub:<hash>     the session hashes of one user (`sub`), likewise
+    <prefix>logout-jti:<hash> a logout token already acted on; TTL = its maximum age
 
 Values are encrypted with AES-GCM under a key derived (HKDF-SHA256) from the cookie
 value itself, which only the browser holds. The application can read a session
@@ -145,11 +149,54 @@ class SessionStore:
     def _ttl(self, session: Session) -> int:
         return int(session.created_at + self.lifetime - time.time())
 
+    def _index_keys(self, sid: str | None, sub: str | None) -> list[str]:
+        keys = []
+        if sid:
+            keys.append(f"{self._prefix}by-sid:{_digest(sid)}")
+        if sub:
+            keys.append(f"{self._prefix}by-sub:{_digest(sub)}")
+        return keys
+
     async def create(self, session: Session) -> str:
-        """Store a new session and return the cookie value that names it."""
+        """Store a new session and return the cookie value that names it.
+
+        The session's hash is also added to the sets of its provider session and
+        its user, which back-channel logout reads. The set members are hashes, so
+        the sets yield no cookie value.
+        """
         cookie_value = new_cookie_value()
         await self.save(cookie_value, session)
+        sid = session.id_claims.get("sid")
+        for key in self._index_keys(sid if isinstance(sid, str) else None, session.sub):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(key, _digest(cookie_value))
+                pipe.expire(key, self.lifetime)
+                await pipe.execute()
         return cookie_value
+
+    async def end_for_logout(self, *, sid: str | None, sub: str | None) -> int:
+        """Delete the sessions of a provider session, or with no `sid`, all of the user's.
+
+        OpenID Connect Back-Channel Logout 1.0 §2.4: a logout token names `sid`,
+        `sub` or both, and without `sid` every session of `sub` ends. Returns the
+        number of sessions deleted; sessions that already ended are not counted.
+        """
+        index = self._index_keys(sid, None if sid else sub)
+        if not index:
+            return 0
+        members = await self._redis.smembers(index[0])
+        ended = 0
+        # One key at a time: on a Redis Cluster the sessions live in different slots.
+        for member in members:
+            digest = member.decode("ascii") if isinstance(member, bytes) else member
+            ended += await self._redis.delete(f"{self._prefix}session:{digest}")
+        await self._redis.delete(index[0])
+        return ended
+
+    async def first_use_of_logout_token(self, jti: str, max_age: int) -> bool:
+        """Record a logout token's `jti`; False when it was recorded within `max_age` seconds."""
+        key = f"{self._prefix}logout-jti:{_digest(jti)}"
+        return bool(await self._redis.set(key, b"1", nx=True, ex=max_age))
 
     async def save(self, cookie_value: str, session: Session) -> bool:
         """Write the session back; False (nothing written) once its lifetime is over."""

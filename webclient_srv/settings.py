@@ -24,6 +24,8 @@ DEVELOPMENT_CLIENT_SECRET = "secret"
 
 REDIRECT_PATH = "/signin-oidc"
 POST_LOGOUT_REDIRECT_PATH = "/signout-callback-oidc"
+# Register <public_url><BACKCHANNEL_LOGOUT_PATH> as the client's `backchannel_logout_uri`.
+BACKCHANNEL_LOGOUT_PATH = "/backchannel-logout"
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,14 @@ def start_webclient(env: dict[str, str], log_path: Path, port: int | None = None
     return service.start()
 
 
+def start_webclient_without_redis(stack: "PageStack", log_path: Path) -> ServiceProcess:
+    """Start a webclient whose Redis URL names a closed port, with short Redis timeouts."""
+    env = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "ISSUER": stack.issuer.url,
+           "WEBCLIENT__REDIS__CONNECT_TIMEOUT": "0.2", "WEBCLIENT__REDIS__COMMAND_TIMEOUT": "0.2",
+           "WEBCLIENT__GATEWAY__URL": stack.gateway.url}
+    return start_webclient(env, log_path)
+
+
 @dataclass
 class PageStack:
     issuer: TestIssuer
@@ -69,9 +77,9 @@ class PageStack:
         return self.issuer.sign(claims)
 
     def sign_in(self, sub: str, roles: list[str], *, lifetime: int = 300,
-                refresh_token: str | None = None) -> str:
+                refresh_token: str | None = None, sid: str = "s") -> str:
         """Write a signed-in session into Redis and return its cookie value."""
-        claims = self.id_claims(sub, roles)
+        claims = self.id_claims(sub, roles, sid=sid)
         session = Session(sub=sub, id_token=self.issuer.sign(claims, header={"typ": "JWT"}), id_claims=claims,
                           access_token=self.access_token(sub, roles, lifetime),
                           access_token_expires_at=time.time() + lifetime, refresh_token=refresh_token)

@@ -356,3 +356,19 @@ def test_failed_refresh_returns_to_the_page(full_stack, new_page):
     assert page.locator("table.movies tbody td:first-child").first.inner_text() == "The Shawshank Redemption"
     screenshot(page, "refresh-02-after-failed-refresh")
     assert "WARNING webclient_srv.audit refresh rejected sub=88421113" in full_stack.webclient.log()
+
+
+def test_provider_logout_ends_web_session(full_stack, new_page):
+    page = new_page()
+    sign_in(page, full_stack, "alice")
+    cookie = session_cookie(page)
+    assert page_status(f"{full_stack.url}/claims", cookie) == 200
+
+    # Sign out at the provider itself, not through the web client: only the
+    # back-channel logout token can tell the web client that the session ended.
+    page.goto(f"{full_stack.issuer}/connect/endsession")
+    page.click("button:text-is('Sign out')")
+    page.wait_for_selector("h1:text-is('You are signed out')")
+    screenshot(page, "alice-03-provider-signed-out")
+
+    assert page_status(f"{full_stack.url}/claims", cookie) == 302

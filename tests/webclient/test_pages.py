@@ -19,7 +19,14 @@ from servicekit.embedded import free_port
 from tests.support.processes import ServiceProcess
 
 from .browser import Browser, Page
-from .conftest import ALICE, BOB, MOVIES_DATABASE, SESSION_COOKIE, start_webclient
+from .conftest import (
+    ALICE,
+    BOB,
+    MOVIES_DATABASE,
+    SESSION_COOKIE,
+    start_webclient,
+    start_webclient_without_redis,
+)
 
 MOVIE = {"title": "The Matrix", "genre": "Science Fiction", "rating": "8.7", "releaseDate": "1999-03-31",
          "imageUrl": "https://image.example/matrix.jpg"}
@@ -320,10 +327,7 @@ def test_sign_out_by_redirect_sends_no_token(page_stack, tmp_path):
 
 
 def test_redis_down_gives_503_page(page_stack, tmp_path):
-    env = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "ISSUER": page_stack.issuer.url,
-           "WEBCLIENT__REDIS__CONNECT_TIMEOUT": "0.2", "WEBCLIENT__REDIS__COMMAND_TIMEOUT": "0.2",
-           "WEBCLIENT__GATEWAY__URL": page_stack.gateway.url}
-    webclient = start_webclient(env, tmp_path / "webclient.log")
+    webclient = start_webclient_without_redis(page_stack, tmp_path / "webclient.log")
     try:
         browser = Browser(webclient.url)
         browser.cookies[SESSION_COOKIE] = "a-session-that-cannot-be-read"

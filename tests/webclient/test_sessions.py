@@ -53,7 +53,7 @@ def test_session_is_stored_under_a_hash_with_its_ttl(redis_url):
     async def body(client):
         store = SessionStore(client, PREFIX, lifetime=600)
         cookie = await store.create(session())
-        keys = [key.decode() for key in await client.keys("*")]
+        keys = [key.decode() for key in await client.keys(f"{PREFIX}session:*")]
         ttl = await client.ttl(keys[0])
         return cookie, keys, ttl, await store.get(cookie)
 
@@ -175,7 +175,7 @@ def test_session_value_is_encrypted_for_its_cookie(redis_url):
     async def body(client):
         store = SessionStore(client, PREFIX, lifetime=600)
         cookie = await store.create(session(access_token="secret-access-token", refresh_token="secret-refresh"))
-        key = (await client.keys("*"))[0]
+        key = (await client.keys(f"{PREFIX}session:*"))[0]
         stored = await client.get(key)
         # The same Redis value presented under another cookie's key must not open.
         other = "another-cookie-value"
@@ -190,6 +190,22 @@ def test_session_value_is_encrypted_for_its_cookie(redis_url):
     assert b"88421113" not in stored
     assert under_other_cookie is None
     assert after_tampering is None
+
+
+def test_logout_indexes_hold_no_cookie_or_user_id(redis_url):
+    async def body(client):
+        store = SessionStore(client, PREFIX, lifetime=600)
+        cookie = await store.create(session(id_claims={"sub": "88421113", "sid": "provider-session-1"}))
+        keys = sorted(key.decode() for key in await client.keys(f"{PREFIX}by-*"))
+        members = [await client.smembers(key) for key in keys]
+        ttls = [await client.ttl(key) for key in keys]
+        return cookie, keys, members, ttls
+
+    cookie, keys, members, ttls = run_with_redis(redis_url, body)
+    assert keys == [f"{PREFIX}by-sid:{hashlib.sha256(b'provider-session-1').hexdigest()}",
+                    f"{PREFIX}by-sub:{hashlib.sha256(b'88421113').hexdigest()}"]
+    assert members == [{hashlib.sha256(cookie.encode()).hexdigest().encode()}] * 2
+    assert all(590 <= ttl <= 600 for ttl in ttls)
 
 
 def test_pending_sign_in_is_encrypted(redis_url):

@@ -27,11 +27,8 @@ from typing import Any
 
 import jwt
 
-from servicekit.resource import JwksCache
-from servicekit.resource import ProviderUnavailable as KeysUnavailable
-
-from ..errors import InvalidIdToken, ProviderUnavailable
-from .http import UNAVAILABLE_TEXT
+from ..errors import InvalidIdToken
+from .signed_token import SignedTokenValidator
 
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat")
 
@@ -49,16 +46,12 @@ def access_token_hash(access_token: str, algorithm: str) -> str:
     return base64.urlsafe_b64encode(digest[:len(digest) // 2]).rstrip(b"=").decode("ascii")
 
 
-class IdTokenValidator:
+class IdTokenValidator(SignedTokenValidator):
     """Validate ID tokens issued to `client_id` by `issuer`; see the module docstring."""
 
-    def __init__(self, *, issuer: str, client_id: str, algorithms: frozenset[str], leeway: float,
-                 jwks: JwksCache):
-        self.issuer = issuer
-        self.client_id = client_id
-        self.algorithms = algorithms
-        self.leeway = leeway
-        self.jwks = jwks
+    error = InvalidIdToken
+    description = DESCRIPTION
+    token_name = "ID token"
 
     async def validate(self, id_token: str, *, nonce: str | None,
                        access_token: str | None) -> dict[str, Any]:
@@ -97,18 +90,6 @@ class IdTokenValidator:
         if not isinstance(header.get("kid"), str) or not header["kid"]:
             raise InvalidIdToken(DESCRIPTION, log_detail="the ID token's header has no kid")
         return header
-
-    async def _key(self, kid: str, algorithm: str) -> Any:
-        try:
-            key = await self.jwks.key_for(kid)
-        except KeysUnavailable as exc:
-            raise ProviderUnavailable(UNAVAILABLE_TEXT, log_detail=exc.log_detail) from None
-        if key is None:
-            raise InvalidIdToken(DESCRIPTION, log_detail=f"the ID token names unknown kid {kid!r}")
-        if key.algorithm != algorithm:
-            raise InvalidIdToken(DESCRIPTION, log_detail=f"kid {kid!r} is {key.algorithm}, "
-                                                         f"the ID token says {algorithm}")
-        return key.key
 
     def _decode(self, id_token: str, key: Any, algorithm: str) -> dict[str, Any]:
         try:
