@@ -174,7 +174,7 @@ class RunCounters:
 
 def bench_routes_file(directory: Path) -> Path:
     text = (ROOT / "conf" / "routes.toml").read_text()
-    text = re.sub(r"(per_client|per_address) = \d+", rf"\1 = {UNLIMITED}", text)
+    text = re.sub(r"(per_client|per_user|per_address) = \d+", rf"\1 = {UNLIMITED}", text)
     path = directory / "routes.toml"
     path.write_text(text)
     return path

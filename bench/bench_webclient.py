@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import http.client
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -86,8 +87,7 @@ def run_load(port: int, path: str, headers: dict[str, str], seconds: float,
 def unlimited_routes(workdir: Path) -> Path:
     """Copy conf/routes.toml with rate limits far above what one run sends."""
     text = (ROOT / "conf" / "routes.toml").read_text()
-    text = text.replace("per_client = 600", "per_client = 100000000").replace("per_address = 1200",
-                                                                             "per_address = 100000000")
+    text = re.sub(r"(per_client|per_user|per_address) = \d+", r"\1 = 100000000", text)
     path = workdir / "routes.toml"
     path.write_text(text)
     return path

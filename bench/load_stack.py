@@ -266,8 +266,7 @@ def report(ledger: Ledger, seconds: float) -> int:
 
 def raised_rate_limits(folder: Path) -> Path:
     text = (ROOT / "conf" / "routes.toml").read_text()
-    text = re.sub(r"per_client = \d+", "per_client = 1000000", text)
-    text = re.sub(r"per_address = \d+", "per_address = 1000000", text)
+    text = re.sub(r"(per_client|per_user|per_address) = \d+", r"\1 = 1000000", text)
     path = folder / "routes.toml"
     path.write_text(text)
     return path

@@ -28,8 +28,9 @@ def describe_route(route: Route) -> dict:
                    for c in policy.claims] if policy else [],
         "claims_to_headers": dict(route.claims_to_headers),
         "rate_limit": {
-            "window": (route.rate_limit.per_client or route.rate_limit.per_address).window,
+            "window": route.rate_limit.window,
             "per_client": route.rate_limit.per_client.requests if route.rate_limit.per_client else None,
+            "per_user": route.rate_limit.per_user.requests if route.rate_limit.per_user else None,
             "per_address": route.rate_limit.per_address.requests if route.rate_limit.per_address else None,
         } if route.rate_limit else None,
         "timeout": route.timeout,

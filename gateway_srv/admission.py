@@ -52,8 +52,9 @@ class Admission:
         counters = []
         if route.rate_limit is not None:
             client_id = token.client_id if token is not None else None
+            user = token.subject if token is not None and not token.is_machine else None
             counters = self._rate_limiter.counters(route.name, route.rate_limit, client_id,
-                                                   handler.request.remote_ip)
+                                                   handler.request.remote_ip, user)
         if token is None and not counters:
             return Admitted()
 

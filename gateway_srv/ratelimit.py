@@ -8,8 +8,8 @@ where the counters hash to different slots, one script call per counter in one
 pipeline. Because the window starts at Redis' first INCR, gateway processes with
 skewed clocks still share exact windows.
 
-Keys: `<prefix>rl:<route>:client:<sha256 of client id>` and
-`<prefix>rl:<route>:addr:<client address>`.
+Keys: `<prefix>rl:<route>:client:<sha256 of client id>`,
+`<prefix>rl:<route>:user:<sha256 of sub>` and `<prefix>rl:<route>:addr:<client address>`.
 """
 
 from __future__ import annotations
@@ -82,12 +82,18 @@ class RateLimiter:
         self._prefix = key_prefix
 
     def counters(self, route: str, policy: RateLimitPolicy, client_id: str | None,
-                 address: str) -> list[Counter]:
-        """Return the counters this request increments on `route`."""
+                 address: str, user: str | None = None) -> list[Counter]:
+        """Return the counters this request increments on `route`.
+
+        `user` is the `sub` of a user's token: None for a machine token or no token.
+        """
         counters = []
         if policy.per_client and client_id:
             digest = hashlib.sha256(client_id.encode()).hexdigest()
             counters.append(Counter("client", f"{self._prefix}rl:{route}:client:{digest}", policy.per_client))
+        if policy.per_user and user:
+            digest = hashlib.sha256(user.encode()).hexdigest()
+            counters.append(Counter("user", f"{self._prefix}rl:{route}:user:{digest}", policy.per_user))
         if policy.per_address:
             counters.append(Counter("address", f"{self._prefix}rl:{route}:addr:{address}", policy.per_address))
         return counters

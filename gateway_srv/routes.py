@@ -48,6 +48,13 @@ class RateLimit:
 class RateLimitPolicy:
     per_client: RateLimit | None
     per_address: RateLimit | None
+    # Per end user (`sub`) of a user's token; machine tokens are not counted here.
+    per_user: RateLimit | None = None
+
+    @property
+    def window(self) -> int:
+        """The seconds of the window, which all limits of a route share."""
+        return next(limit.window for limit in (self.per_client, self.per_user, self.per_address) if limit)
 
 
 @dataclass(frozen=True)
@@ -266,12 +273,13 @@ def _read_rate_limit(raw: Any, where: str) -> RateLimitPolicy | None:
         raise SettingsError(f"{where}: rate_limit must be a table")
     window = _positive_int(raw, "window", 60, f"{where} rate_limit")
     limits = {}
-    for key in ("per_client", "per_address"):
+    for key in ("per_client", "per_user", "per_address"):
         if key in raw:
             limits[key] = RateLimit(_positive_int(raw, key, 1, f"{where} rate_limit"), window)
     if not limits:
-        raise SettingsError(f"{where}: rate_limit needs per_client or per_address (requests per window)")
-    return RateLimitPolicy(per_client=limits.get("per_client"), per_address=limits.get("per_address"))
+        raise SettingsError(f"{where}: rate_limit needs per_client, per_user or per_address (requests per window)")
+    return RateLimitPolicy(per_client=limits.get("per_client"), per_address=limits.get("per_address"),
+                           per_user=limits.get("per_user"))
 
 
 def _read_circuit_breaker(raw: Any, where: str) -> CircuitBreakerPolicy | None:

@@ -82,7 +82,7 @@ def test_every_demo_route_and_method(gateway, movies, issuer, empty_movies):
     listed = call(gateway.url, "GET", "/movies", alice)
     assert listed.status == 200
     assert [m["title"] for m in listed.json()] == ["The Matrix"]
-    assert listed.headers["RateLimit-Policy"] == '"client";q=600;w=60, "address";q=1200;w=60'
+    assert listed.headers["RateLimit-Policy"] == '"client";q=600;w=60, "user";q=300;w=60, "address";q=1200;w=60'
 
     shown = call(gateway.url, "GET", path, alice)
     assert shown.status == 200
@@ -178,11 +178,13 @@ def test_movies_instance_stopped_mid_run(issuer, redis_proc, mongo_proc, tmp_pat
         movie = call(gateway.url, "POST", "/movies", alice, MOVIE).json()
         statuses: list[int] = []
 
-        def worker() -> None:
+        def worker(token: str) -> None:
             for _ in range(150):
-                statuses.append(call(gateway.url, "GET", f"/movies/{movie['id']}", alice).status)
+                statuses.append(call(gateway.url, "GET", f"/movies/{movie['id']}", token).status)
 
-        threads = [threading.Thread(target=worker) for _ in range(3)]
+        # One user per thread: 450 requests from one user would exceed the demo routes' per_user limit.
+        tokens = [user_token(issuer, sub, ["user"]) for sub in (ALICE, BOB, "carol-1")]
+        threads = [threading.Thread(target=worker, args=(token,)) for token in tokens]
         for thread in threads:
             thread.start()
         while len(statuses) < 120:

@@ -40,6 +40,16 @@ per_client = 5
 per_address = 100
 """
 
+USER_LIMIT = """
+[routes.authentication]
+scopes = ["movieAPI"]
+
+[routes.rate_limit]
+window = 60
+per_client = 100
+per_user = 2
+"""
+
 
 async def fetch(url: str, token: str | None = None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -153,6 +163,33 @@ async def test_revoked_token_is_401_even_with_budget_left(start_gateway, echo, r
         assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
         assert json.loads(refused.body)["error_description"] == "the token has been revoked"
         assert len(echo.seen) == 1
+    finally:
+        issuer.stop()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_user_limit_gives_each_user_a_budget(start_gateway, echo, redis_url):
+    issuer = TestIssuer().start()
+    try:
+        gateway = await start_gateway(open_route([echo.url], extra=USER_LIMIT), ISSUER=issuer.url)
+        alice = issuer.sign(issuer.user_claims("alice-sub"))
+        bob = issuer.sign(issuer.user_claims("bob-sub"))
+        machine = issuer.sign()
+
+        alice_statuses = [(await fetch(gateway.url + "/things/1", alice)).code for _ in range(3)]
+        bob_first = await fetch(gateway.url + "/things/1", bob)
+        machine_statuses = [(await fetch(gateway.url + "/things/1", machine)).code for _ in range(3)]
+
+        assert alice_statuses == [200, 200, 429]
+        assert bob_first.code == 200
+        assert bob_first.headers["RateLimit-Policy"] == '"client";q=100;w=60, "user";q=2;w=60'
+        assert re.fullmatch(r'"user";r=1;t=(59|60)', bob_first.headers["RateLimit"])
+        # A client_credentials token's sub is its client id: it has no user budget.
+        assert machine_statuses == [200, 200, 200]
+        user_keys = redis.Redis.from_url(redis_url).keys("gw:rl:things:user:*")
+        assert sorted(user_keys) == sorted(
+            f"gw:rl:things:user:{hashlib.sha256(sub.encode()).hexdigest()}".encode()
+            for sub in ("alice-sub", "bob-sub"))
     finally:
         issuer.stop()
 

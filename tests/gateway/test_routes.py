@@ -104,7 +104,7 @@ match = "all"
     (DOWNSTREAMS + route("a", "/a", "/a", "timeout = 0"),
      "route 'a' in {path}: timeout must be a number above 0"),
     (DOWNSTREAMS + route("a", "/a", "/a", "[routes.rate_limit]\nwindow = 10"),
-     "route 'a' in {path}: rate_limit needs per_client or per_address"),
+     "route 'a' in {path}: rate_limit needs per_client, per_user or per_address"),
     (DOWNSTREAMS + route("a", "/a", "/a") + route("a", "/b", "/b"),
      "route 'a' in {path} is defined twice"),
     ('[downstreams.svc]\nhosts = ["http://127.0.0.1:9/api"]\n' + route("a", "/a", "/a"),
