@@ -208,6 +208,11 @@ class Stores:
 
     async def close(self) -> None:
         await self.redis.aclose()
+        # A Sentinel client's pool also holds connections to the sentinels, which
+        # closing the client leaves open.
+        sentinels = getattr(getattr(self.redis, "connection_pool", None), "sentinel_manager", None)
+        if sentinels is not None:
+            await sentinels.aclose()
         if self.mongo is not None:
             await self.mongo.close()
 

@@ -11,7 +11,7 @@ import redis
 
 from servicekit.embedded import free_port
 from servicekit.settings import RedisSettings
-from servicekit.stores import create_redis
+from servicekit.stores import Stores, create_redis
 
 pytestmark = pytest.mark.slow
 
@@ -94,3 +94,26 @@ def test_sentinel_url_follows_failover(sentinel_setup):
     assert before == primary
     assert after == replica
     assert value == b"current"
+
+
+def test_closing_stores_closes_sentinel_connections(sentinel_setup):
+    sentinel, _, _ = sentinel_setup
+    url = f"redis+sentinel://127.0.0.1:{sentinel}/{SERVICE_NAME}/0"
+    monitor = redis.Redis(port=sentinel)
+
+    def sentinel_clients() -> int:
+        # The monitor's own connection is one of them.
+        return monitor.info("clients")["connected_clients"]
+
+    async def action() -> int:
+        stores = Stores(redis=create_redis(RedisSettings(url=url, key_prefix="", connect_timeout=2.0,
+                                                         command_timeout=2.0)), mongo=None)
+        await stores.redis.ping()
+        while_open = sentinel_clients()
+        await stores.close()
+        return while_open
+
+    idle = sentinel_clients()
+    while_open = asyncio.run(action())
+    assert while_open > idle
+    wait_until(lambda: sentinel_clients() == idle, timeout=5)
