@@ -12,7 +12,7 @@ from movies_srv.handlers import OPENAPI_PATH
 from movies_srv.settings import load_settings
 from servicekit.service import open_stores
 
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete")
 
 
 def served_operations(store_env) -> set[tuple[str, str]]:
