@@ -18,8 +18,9 @@ chunk, except a small one with a known length, which is read whole first.
 Steps 1 to 5 run in `prepare`, before Tornado reads the request body. Tornado
 closes the connection after a response that it sends before the request is read
 to its end, also for a request without a body. So an error in those steps waits
-for the method call when the request has no body, which keeps the connection
-open, and otherwise goes out at once with `Connection: close` (RFC 9112 §9.6).
+for the method call when the request has no body, or a declared body of at most
+`_DISCARDED_BODY_BYTES`, which is read and dropped. Both keep the connection
+open. Any other error goes out at once with `Connection: close` (RFC 9112 §9.6).
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ _TORNADO_DEFAULTS = ("Server", "Content-Type", "Date", "X-Content-Type-Options")
 # A chunked body past the limit is read and discarded, so the client gets a JSON 413.
 # Past this many times the limit, Tornado closes the connection instead.
 _DISCARD_FACTOR = 16
+# A rejected request's body up to this size is read and dropped, so that the
+# client keeps its connection. Reading more would let anyone make the gateway
+# read a large body that it was never going to forward.
+_DISCARDED_BODY_BYTES = 64 * 1024
 _QUEUE_CHUNKS = 8
 # Response bodies up to this size with a Content-Length are read whole, then written once.
 _BUFFERED_BODY_BYTES = 256 * 1024
@@ -135,9 +140,15 @@ class ProxyHandler(BaseHandler):
             await self._admit()
         except Exception as exc:
             # Every error still reaches the boundary; this only decides when.
-            if has_body(self.request.headers):
+            if has_body(self.request.headers) and not self._body_is_small():
                 raise
             self.rejection = exc
+
+    def _body_is_small(self) -> bool:
+        """Return True for a body with a declared length of at most `_DISCARDED_BODY_BYTES`."""
+        declared = self.request.headers.get("Content-Length", "").strip()
+        return ("Transfer-Encoding" not in self.request.headers and declared.isdigit()
+                and int(declared) <= _DISCARDED_BODY_BYTES)
 
     async def _admit(self) -> None:
         """Run steps 1 to 5 and start sending a request body downstream; raise the first error."""
@@ -187,6 +198,8 @@ class ProxyHandler(BaseHandler):
         self.circuit_acquired = True
 
     async def data_received(self, chunk: bytes) -> None:
+        if self.rejection is not None:
+            return
         self.received += len(chunk)
         if self.received > self.gateway.proxy.max_body_bytes:
             if not self.too_large:
