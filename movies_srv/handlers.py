@@ -119,8 +119,10 @@ class MovieCollectionHandler(MoviesBaseHandler):
 
     async def post(self) -> None:
         token = await self.authorize(write=True)
-        fields = validate_movie(self.json_body(), partial=False, current={"owner": token.subject})
-        document = await self.movies.insert(fields, owner=token.subject)
+        owner_name = token.claims.get("name") if isinstance(token.claims.get("name"), str) else None
+        fields = validate_movie(self.json_body(), partial=False,
+                                current={"owner": token.subject, "ownerName": owner_name})
+        document = await self.movies.insert(fields, owner=token.subject, owner_name=owner_name)
         audit.info("movie %s created by sub=%s client=%s", document["_id"], token.subject, token.client_id)
         # A relative reference (RFC 9110 §10.2.2, RFC 3986 §5.2) resolves against the
         # request's URL, to /api/movies/<id> here and to /movies/<id> through the
@@ -163,10 +165,11 @@ class MovieHandler(MoviesBaseHandler):
         document = await self.find_movie(movie_id)
         self.access.check_may_change(token, document)
         version = self.required_version(document)
-        current = {"id": str(document["_id"]), "owner": document["owner"], "version": document["version"]}
+        current = {"id": str(document["_id"]), "owner": document["owner"],
+                   "ownerName": document.get("ownerName"), "version": document["version"]}
         fields = validate_movie(self.json_body(), partial=partial, current=current)
         if not fields:
-            # An empty merge patch, or one that only repeats id, owner or version,
+            # An empty merge patch, or one that only repeats the server-set fields,
             # changes nothing, so the version and the ETag stay as they are.
             self.write_movie(document)
             return

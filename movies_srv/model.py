@@ -2,8 +2,10 @@
 
 The JSON names are those of the reference architecture's API: `id`, `title`,
 `genre`, `rating` (a number from 0 to 10), `releaseDate` (`YYYY-MM-DD`),
-`imageUrl`, `owner`, plus `version`, the number the ETag carries. `id`, `owner`
-and `version` are set by the server; a body may repeat their current values.
+`imageUrl`, `owner`, plus `version`, the number the ETag carries. `ownerName` is
+the owner's display name, from the `name` claim of the creator's token, or null
+when the token had none. `id`, `owner`, `ownerName` and `version` are set by the
+server; a body may repeat their current values.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 from .errors import InvalidFields
 
 EDITABLE_FIELDS = ("title", "genre", "rating", "releaseDate", "imageUrl")
-READ_ONLY_FIELDS = ("id", "owner", "version")
+READ_ONLY_FIELDS = ("id", "owner", "ownerName", "version")
 REQUIRED_FIELDS = ("title", "genre", "rating", "releaseDate")
 
 MAX_TITLE_LENGTH = 200
@@ -41,6 +43,7 @@ def movie_json(document: Mapping[str, Any]) -> dict[str, Any]:
         "releaseDate": document["releaseDate"],
         "imageUrl": document.get("imageUrl"),
         "owner": document["owner"],
+        "ownerName": document.get("ownerName"),
         "version": document["version"],
     }
 
@@ -55,7 +58,7 @@ def validate_movie(body: Any, *, partial: bool, current: Mapping[str, Any]) -> d
 
     With `partial` (PATCH, RFC 7396 merge patch) only the fields present are
     checked, and null removes `imageUrl`. `current` has the server-set values
-    (`id`, `owner`, `version`; an absent one means the movie has none yet), which
+    (`id`, `owner`, `ownerName`, `version`; an absent one means the movie has none yet), which
     a body may repeat but not change.
     """
     if not isinstance(body, dict):

@@ -89,9 +89,10 @@ class MovieStore:
         total = await self.collection.count_documents(query.filter)
         return documents[:query.limit], len(documents) > query.limit, total
 
-    async def insert(self, fields: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    async def insert(self, fields: Mapping[str, Any], owner: str, owner_name: str | None = None) -> dict[str, Any]:
         now = _now()
-        document = {**fields, "owner": owner, "version": 1, "createdAt": now, "updatedAt": now}
+        document = {**fields, "owner": owner, "ownerName": owner_name, "version": 1, "createdAt": now,
+                    "updatedAt": now}
         result = await self.collection.insert_one(document)
         document["_id"] = result.inserted_id
         return document

@@ -12,12 +12,14 @@ the script again changes nothing. MongoDB is found as movies_srv finds it
 File formats:
 
 * JSON: a list of movies, or an object with `movies` (that list) and optionally
-  `owners`, a table of owner names to subjects (`{"alice": "818727"}`);
+  `owners`, a table of owner names to subjects (`{"alice": "818727"}`), or to
+  a subject and a display name (`{"alice": {"sub": "818727", "name": "Alice Smith"}}`);
 * CSV: a header row with `title,genre,rating,releaseDate,imageUrl,owner`.
 
 Each movie has the API's fields (`title`, `genre`, `rating`, `releaseDate`,
 optional `imageUrl`) and an `owner`: a name from the owners table of the file or
-of conf/movies.json, or else a subject used as it is. Each rejected movie is
+of conf/movies.json, or else a subject used as it is. The display name becomes
+the movie's `ownerName`, which is null for an owner without one. Each rejected movie is
 reported with its line number and reason. The last line counts the movies
 inserted, updated, unchanged and rejected.
 """
@@ -49,11 +51,19 @@ DEMO_FILE = ROOT / "conf" / "movies.json"
 CSV_COLUMNS = ("title", "genre", "rating", "releaseDate", "imageUrl", "owner")
 # Writes sent to MongoDB in one bulk request.
 BATCH_SIZE = 500
-COMPARED_FIELDS = ("genre", "rating", "imageUrl", "owner")
+COMPARED_FIELDS = ("genre", "rating", "imageUrl", "owner", "ownerName")
 
 
 class SeedFileError(Exception):
     """The file cannot be read as a whole; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """An entry of an owners table: the subject a movie is stored with, and a display name."""
+
+    sub: str
+    name: str | None = None
 
 
 @dataclass
@@ -76,7 +86,7 @@ class Summary:
 
 # -- reading files -----------------------------------------------------------
 
-def read_records(path: Path) -> tuple[list[Record], dict[str, str]]:
+def read_records(path: Path) -> tuple[list[Record], dict[str, Owner]]:
     """Return the file's movies with their line numbers, and its owners table."""
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -107,21 +117,36 @@ def _csv_records(text: str, path: Path) -> Iterator[Record]:
         yield Record(reader.line_num, data)
 
 
-def _json_records(text: str, path: Path) -> tuple[list[Record], dict[str, str]]:
+def _json_records(text: str, path: Path) -> tuple[list[Record], dict[str, Owner]]:
     try:
         document = json.loads(text)
     except ValueError as exc:
         raise SeedFileError(f"{path} is not valid JSON: {exc}") from None
-    owners: dict[str, str] = {}
+    owners: dict[str, Owner] = {}
     if isinstance(document, dict):
-        owners = document.get("owners") or {}
-        if not isinstance(owners, dict) or not all(isinstance(v, str) for v in owners.values()):
-            raise SeedFileError(f"{path}: `owners` must map names to subject strings")
+        owners = _owners_table(document.get("owners") or {}, path)
         if not isinstance(document.get("movies"), list):
             raise SeedFileError(f"{path}: expected a list of movies or an object with a `movies` list")
     elif not isinstance(document, list):
         raise SeedFileError(f"{path}: expected a list of movies or an object with a `movies` list")
     return list(_json_array_items(text)), owners
+
+
+def _owners_table(table: Any, path: Path) -> dict[str, Owner]:
+    problem = SeedFileError(f"{path}: `owners` must map names to subject strings or to objects "
+                            f'with a "sub" string and an optional "name" string')
+    if not isinstance(table, dict):
+        raise problem
+    owners = {}
+    for key, value in table.items():
+        if isinstance(value, str):
+            owners[key] = Owner(value)
+        elif (isinstance(value, dict) and isinstance(value.get("sub"), str)
+              and isinstance(value.get("name"), (str, type(None))) and set(value) <= {"sub", "name"}):
+            owners[key] = Owner(value["sub"], value.get("name"))
+        else:
+            raise problem
+    return owners
 
 
 def _json_array_items(text: str) -> Iterator[Record]:
@@ -162,7 +187,7 @@ def _skip_space(text: str, position: int) -> int:
 
 # -- checking and writing ----------------------------------------------------
 
-def clean_movie(record: Record, owners: dict[str, str]) -> dict[str, Any]:
+def clean_movie(record: Record, owners: dict[str, Owner]) -> dict[str, Any]:
     """Return the stored fields of a movie, owner included; raise ValueError with the reason."""
     if not isinstance(record.data, dict):
         raise ValueError("a movie must be a JSON object")
@@ -178,10 +203,11 @@ def clean_movie(record: Record, owners: dict[str, str]) -> dict[str, Any]:
         problems["owner"] = "is required: a name from the owners table or a subject"
     if problems:
         raise ValueError("; ".join(f"{name} {problem}" for name, problem in problems.items()))
-    return {**fields, "owner": owners.get(owner.strip(), owner.strip())}
+    entry = owners.get(owner.strip(), Owner(owner.strip()))
+    return {**fields, "owner": entry.sub, "ownerName": entry.name}
 
 
-def seed(collection, records: list[Record], owners: dict[str, str], progress_every: int,
+def seed(collection, records: list[Record], owners: dict[str, Owner], progress_every: int,
          out=sys.stdout) -> Summary:
     """Upsert `records` into `collection` by (title, releaseDate) and return the counts."""
     for name, keys in INDEXES:

@@ -40,6 +40,7 @@ def test_admin_changes_and_deletes_any(api, alice, bob):
     response = api("PATCH", f"/api/movies/{movie['id']}", bob, {"genre": "Action"})
     assert response.status == 200
     assert response.json()["owner"] == ALICE
+    assert response.json()["ownerName"] == "Alice Smith"
     assert api("DELETE", f"/api/movies/{movie['id']}", bob).status == 204
 
 
@@ -51,9 +52,16 @@ def test_admin_role_as_string_claim(api, issuer, alice):
 
 def test_owner_cannot_be_changed(api, alice, bob):
     movie = alice_movie(api, alice)
-    response = api("PATCH", f"/api/movies/{movie['id']}", bob, {"owner": "88421113"})
+    response = api("PATCH", f"/api/movies/{movie['id']}", bob, {"owner": "88421113", "ownerName": "Bob Smith"})
     assert response.status == 400
-    assert response.json()["fields"] == {"owner": "is set by the server and cannot be changed"}
+    assert response.json()["fields"] == {"owner": "is set by the server and cannot be changed",
+                                         "ownerName": "is set by the server and cannot be changed"}
+
+
+def test_owner_name_cannot_be_given_at_create(api, alice):
+    response = api("POST", "/api/movies", alice, {**MOVIE, "ownerName": "Someone Else"})
+    assert response.status == 400
+    assert response.json()["fields"] == {"ownerName": "is set by the server and cannot be changed"}
 
 
 def test_machine_token_reads(api, alice, machine):
@@ -87,6 +95,8 @@ def test_machine_writes_when_configured(permissive_service, movies_db, issuer, m
     created = call(url, "POST", "/api/movies", machine, MOVIE)
     assert created.status == 201
     assert created.json()["owner"] == "movieClient"
+    # A client_credentials token has no `name` claim.
+    assert created.json()["ownerName"] is None
     path = f"/api/movies/{created.json()['id']}"
     assert call(url, "PATCH", path, machine, {"rating": 2.0}, headers={"If-Match": '"1"'}).status == 200
     assert call(url, "DELETE", path, machine, headers={"If-Match": '"2"'}).status == 204

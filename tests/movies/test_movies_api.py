@@ -17,7 +17,7 @@ def test_create_sets_owner_and_version(api, alice):
     response = api("POST", "/api/movies", alice, MOVIE)
     assert response.status == 201
     movie = response.json()
-    assert movie == {**MOVIE, "id": movie["id"], "owner": ALICE, "version": 1}
+    assert movie == {**MOVIE, "id": movie["id"], "owner": ALICE, "ownerName": "Alice Smith", "version": 1}
     assert response.headers["ETag"] == '"1"'
 
 
@@ -62,7 +62,8 @@ def test_replace(api, alice):
     replacement = {"title": "The Matrix Reloaded", "genre": "Action", "rating": 7.2, "releaseDate": "2003-05-15"}
     response = api("PUT", f"/api/movies/{movie['id']}", alice, replacement, headers={"If-Match": '"1"'})
     assert response.status == 200
-    assert response.json() == {**replacement, "imageUrl": None, "id": movie["id"], "owner": ALICE, "version": 2}
+    assert response.json() == {**replacement, "imageUrl": None, "id": movie["id"], "owner": ALICE,
+                               "ownerName": "Alice Smith", "version": 2}
     assert response.headers["ETag"] == '"2"'
 
 
@@ -84,7 +85,7 @@ def test_patch(api, alice):
 def test_patch_empty_object_changes_nothing(api, alice, movies_db):
     movie = create(api, alice)
     path = f"/api/movies/{movie['id']}"
-    for body in [{}, {"id": movie["id"], "owner": ALICE, "version": 1}]:
+    for body in [{}, {"id": movie["id"], "owner": ALICE, "ownerName": "Alice Smith", "version": 1}]:
         response = api("PATCH", path, alice, body, headers={"If-Match": '"1"'})
         assert response.status == 200, body
         assert response.json() == movie, body

@@ -35,8 +35,9 @@ def test_demo_file_is_idempotent(seed_url, movies_db):
     assert movies_db["movies"].count_documents({}) == DEMO_COUNT
 
     godfather = movies_db["movies"].find_one({"title": "The Godfather"})
-    assert {key: godfather[key] for key in ("genre", "rating", "releaseDate", "owner", "version")} == {
-        "genre": "Crime", "rating": 9.2, "releaseDate": "1972-03-24", "owner": BOB, "version": 1}
+    assert {key: godfather[key] for key in ("genre", "rating", "releaseDate", "owner", "ownerName", "version")} == {
+        "genre": "Crime", "rating": 9.2, "releaseDate": "1972-03-24", "owner": BOB, "ownerName": "Bob Smith",
+        "version": 1}
     assert movies_db["movies"].find_one({"title": "The Shawshank Redemption"})["owner"] == ALICE
     assert "title_releaseDate" in movies_db["movies"].index_information()
 
@@ -72,7 +73,9 @@ def test_json_file_rejections_name_lines(seed_url, movies_db, tmp_path):
         "seed_movies: 2 inserted, 0 updated, 0 unchanged, 4 rejected",
     ]
     assert movies_db["movies"].find_one({"title": "Heat"})["owner"] == ALICE
+    assert movies_db["movies"].find_one({"title": "Heat"})["ownerName"] == "Alice Smith"
     assert movies_db["movies"].find_one({"title": "Ikiru"})["owner"] == "999"
+    assert movies_db["movies"].find_one({"title": "Ikiru"})["ownerName"] is None
     assert run_seed(seed_url, path, "--strict").returncode == 1
 
 
@@ -85,6 +88,34 @@ def test_object_file_with_own_owners(seed_url, movies_db, tmp_path):
     result = run_seed(seed_url, path)
     assert result.stdout == "seed_movies: 1 inserted, 0 updated, 0 unchanged, 0 rejected\n"
     assert movies_db["movies"].find_one({"title": "Heat"})["owner"] == "5551234"
+
+
+def test_owners_table_with_display_names(seed_url, movies_db, tmp_path):
+    path = tmp_path / "team.json"
+    movie = {"title": "Heat", "genre": "Crime", "rating": 8.3, "releaseDate": "1995-12-15", "owner": "carol"}
+    path.write_text(json.dumps({"owners": {"carol": {"sub": "5551234", "name": "Carol Jones"}},
+                                "movies": [movie]}, indent=2))
+    assert run_seed(seed_url, path).returncode == 0
+    stored = movies_db["movies"].find_one({"title": "Heat"})
+    assert (stored["owner"], stored["ownerName"]) == ("5551234", "Carol Jones")
+
+    # A new display name for the same owner updates the movie.
+    path.write_text(json.dumps({"owners": {"carol": {"sub": "5551234", "name": "Carol Smith"}},
+                                "movies": [movie]}, indent=2))
+    result = run_seed(seed_url, path)
+    assert result.stdout == "seed_movies: 0 inserted, 1 updated, 0 unchanged, 0 rejected\n"
+    assert movies_db["movies"].find_one({"title": "Heat"})["ownerName"] == "Carol Smith"
+
+
+@pytest.mark.parametrize("owners", [{"carol": {"name": "Carol Jones"}}, {"carol": 5551234},
+                                    {"carol": {"sub": "5551234", "email": "carol@example.org"}}])
+def test_malformed_owners_table_is_refused(seed_url, movies_db, tmp_path, owners):
+    path = tmp_path / "team.json"
+    path.write_text(json.dumps({"owners": owners, "movies": []}))
+    result = run_seed(seed_url, path)
+    assert result.returncode == 2
+    assert "`owners` must map names to subject strings or to objects" in result.stderr
+    assert movies_db["movies"].count_documents({}) == 0
 
 
 def test_csv_file_updates_and_rejects(seed_url, movies_db, tmp_path):

@@ -196,6 +196,9 @@ def test_user_cannot_edit_another_users_movie(page_stack, no_movies):
     details = alice.get(f"/movies/{movie_id}")
     assert details.status == 200
     assert f"/movies/{movie_id}/edit" not in details.body
+    # The owner is shown by the name from Bob's token, not by his subject id.
+    assert "<dt>Owner</dt><dd>Bob Smith</dd>" in details.body
+    assert "<dt>Owner</dt><dd>you</dd>" in bob.get(f"/movies/{movie_id}").body
 
     form = alice.get(f"/movies/{movie_id}/edit")
     assert form.status == 403
