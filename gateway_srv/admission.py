@@ -75,7 +75,9 @@ class Admission:
 
 
 # KEYS: the token's deny-list key when ARGV[1] is "1", then one key per counter.
-# ARGV[2], ARGV[3], ...: each counter's window in seconds.
+# ARGV[2], ARGV[3], ...: each counter's window in seconds and its limit, in turn.
+# Counters are incremented in order up to the first one past its limit. The ones
+# after it are only read, because a refused request must not use their budget.
 # Returns {revoked (0 or 1), {count, ttl} for each counter}.
 _ADMISSION_SCRIPT = """
 local result = {0}
@@ -84,13 +86,25 @@ if ARGV[1] == '1' then
   result[1] = redis.call('EXISTS', KEYS[1])
   first = 2
 end
+local refused = false
 for i = first, #KEYS do
-  local window = ARGV[i - first + 2]
-  local count = redis.call('INCR', KEYS[i])
+  local window = tonumber(ARGV[2 * (i - first) + 2])
+  local limit = tonumber(ARGV[2 * (i - first) + 3])
+  local count
+  if refused then
+    count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  else
+    count = redis.call('INCR', KEYS[i])
+  end
   local ttl = redis.call('TTL', KEYS[i])
   if ttl < 0 then
-    redis.call('EXPIRE', KEYS[i], window)
-    ttl = tonumber(window)
+    if not refused then
+      redis.call('EXPIRE', KEYS[i], window)
+    end
+    ttl = window
+  end
+  if count > limit then
+    refused = true
   end
   result[#result + 1] = {count, ttl}
 end
@@ -119,7 +133,9 @@ class RedisChecks:
         keys = [counter.key for counter in counters]
         if jti is not None:
             keys.insert(0, denylist.key(jti))
-        args = ["1" if jti is not None else "0", *(counter.limit.window for counter in counters)]
+        args = ["1" if jti is not None else "0"]
+        for counter in counters:
+            args += [counter.limit.window, counter.limit.requests]
         reply = await self._script(keys=keys, args=args)
         return bool(reply[0]), reply[1:]
 
@@ -130,6 +146,6 @@ class RedisChecks:
             for counter in counters:
                 RateLimiter.increment(pipeline, counter)
             replies = await pipeline.execute()
-        if jti is None:
-            return False, replies
-        return bool(replies[0]), replies[1:]
+        revoked = bool(replies[0]) if jti is not None else False
+        counts = replies[1:] if jti is not None else replies
+        return revoked, await RateLimiter.undo_after_refusal(self._client, counters, counts)

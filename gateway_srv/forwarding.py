@@ -11,6 +11,7 @@ go too, because RFC 9110 section 11.7 scopes them to the next hop, and so does
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
@@ -87,6 +88,20 @@ def downstream_request_headers(request: HTTPServerRequest, request_id: str, trus
     ]
     pairs += [(name, value) for name, value in claim_headers.items() if value is not None]
     return pairs
+
+
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
+
+
+def declared_length(headers: HTTPHeaders) -> int | None:
+    """Return the `Content-Length` as a number, or None when it is absent or not 1 to 18 ASCII digits.
+
+    `str.isdigit` accepts characters such as "²" that `int` rejects, and a value
+    of thousands of digits makes `int` raise too. Tornado rejects such a request
+    with 400 when it reads the body (RFC 9112 §6.3).
+    """
+    match = _CONTENT_LENGTH.fullmatch(headers.get("Content-Length", "").strip())
+    return int(match.group()) if match else None
 
 
 def has_body(headers: HTTPHeaders) -> bool:

@@ -49,7 +49,7 @@ from .errors import (
     MethodNotAllowed,
     route_problem,
 )
-from .forwarding import downstream_request_headers, end_to_end, has_body
+from .forwarding import declared_length, downstream_request_headers, end_to_end, has_body
 from .routes import IDEMPOTENT_METHODS, METHODS, Route, RouteTable
 from .settings import ProxySettings
 from .templates import has_dot_segment
@@ -67,6 +67,9 @@ _DISCARD_FACTOR = 16
 # client keeps its connection. Reading more would let anyone make the gateway
 # read a large body that it was never going to forward.
 _DISCARDED_BODY_BYTES = 64 * 1024
+# Seconds a client whose request was refused has to send such a body; Tornado then
+# closes the connection. Tornado sets no limit on reading a body by default.
+_DISCARD_TIMEOUT = 10.0
 _QUEUE_CHUNKS = 8
 # Response bodies up to this size with a Content-Length are read whole, then written once.
 _BUFFERED_BODY_BYTES = 256 * 1024
@@ -140,15 +143,23 @@ class ProxyHandler(BaseHandler):
             await self._admit()
         except Exception as exc:
             # Every error still reaches the boundary; this only decides when.
-            if has_body(self.request.headers) and not self._body_is_small():
-                raise
+            if has_body(self.request.headers):
+                if not self._body_is_discardable():
+                    raise
+                self.request.connection.set_body_timeout(_DISCARD_TIMEOUT)
             self.rejection = exc
 
-    def _body_is_small(self) -> bool:
-        """Return True for a body with a declared length of at most `_DISCARDED_BODY_BYTES`."""
-        declared = self.request.headers.get("Content-Length", "").strip()
-        return ("Transfer-Encoding" not in self.request.headers and declared.isdigit()
-                and int(declared) <= _DISCARDED_BODY_BYTES)
+    def _body_is_discardable(self) -> bool:
+        """Return True for a body worth reading only to keep the connection.
+
+        That is a declared length of at most `_DISCARDED_BODY_BYTES`, without
+        `Expect: 100-continue`: a client that waits for a 100 response has not
+        sent its body yet and should not be asked to send it only to have it dropped.
+        """
+        headers = self.request.headers
+        declared = declared_length(headers)
+        return ("Transfer-Encoding" not in headers and declared is not None and declared <= _DISCARDED_BODY_BYTES
+                and headers.get("Expect", "").strip().lower() != "100-continue")
 
     async def _admit(self) -> None:
         """Run steps 1 to 5 and start sending a request body downstream; raise the first error."""
@@ -180,8 +191,8 @@ class ProxyHandler(BaseHandler):
 
     def _check_declared_size(self) -> None:
         limit = self.gateway.proxy.max_body_bytes
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        declared = declared_length(self.request.headers)
+        if declared is not None and declared > limit:
             raise route_problem(PayloadTooLarge, self.route.name, f"the request body exceeds {limit} bytes")
         # Read a chunked body past the limit (and discard it) so the client gets the JSON 413.
         self.request.connection.set_max_body_size(limit * _DISCARD_FACTOR)

@@ -1,7 +1,10 @@
 """Rate limits counted in Redis, so every gateway process shares one budget.
 
 Fixed windows: the first request of a key starts a window of `window` seconds
-(the key's TTL in Redis), and every request in it, allowed or not, counts. Each
+(the key's TTL in Redis). A request counts against each limit in the order user,
+client, address, up to and including the first limit that refuses it. So a
+refused request uses up the budget that refused it, and retrying in a loop does
+not help. It does not use the budgets after that one, which other users share. Each
 counter is incremented by Lua in the request's one Redis call (`admission.py`):
 one script for all counters on a single Redis server, and on a Redis Cluster,
 where the counters hash to different slots, one script call per counter in one
@@ -36,10 +39,19 @@ end
 return {count, ttl}
 """
 
+# KEYS[1]: a counter incremented by a request that an earlier limit refused.
+# Decrements it unless its window ended meanwhile, which would leave a key of -1.
+_UNDO_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+"""
+
 
 @dataclass(frozen=True)
 class Counter:
-    """One counter a request increments: `client` or `address`, its key and its limit."""
+    """One counter a request increments: `user`, `client` or `address`, its key and its limit."""
 
     name: str
     key: str
@@ -88,12 +100,12 @@ class RateLimiter:
         `user` is the `sub` of a user's token: None for a machine token or no token.
         """
         counters = []
-        if policy.per_client and client_id:
-            digest = hashlib.sha256(client_id.encode()).hexdigest()
-            counters.append(Counter("client", f"{self._prefix}rl:{route}:client:{digest}", policy.per_client))
         if policy.per_user and user:
             digest = hashlib.sha256(user.encode()).hexdigest()
             counters.append(Counter("user", f"{self._prefix}rl:{route}:user:{digest}", policy.per_user))
+        if policy.per_client and client_id:
+            digest = hashlib.sha256(client_id.encode()).hexdigest()
+            counters.append(Counter("client", f"{self._prefix}rl:{route}:client:{digest}", policy.per_client))
         if policy.per_address:
             counters.append(Counter("address", f"{self._prefix}rl:{route}:addr:{address}", policy.per_address))
         return counters
@@ -104,11 +116,33 @@ class RateLimiter:
         pipeline.eval(_SCRIPT, 1, counter.key, counter.limit.window)
 
     @staticmethod
+    async def undo_after_refusal(client, counters: Sequence[Counter],
+                                 replies: Sequence[Sequence[int]]) -> list[list[int]]:
+        """Take back the increments of the counters after the first refusing one.
+
+        On a Redis Cluster every counter was incremented in one pipeline, so a
+        second round trip, needed only for a refused request, gives back what the
+        admission script on one server never takes. Returns the corrected replies.
+        """
+        corrected = [list(reply) for reply in replies]
+        refused_at = next((i for i, (counter, (count, _)) in enumerate(zip(counters, replies))
+                           if count > counter.limit.requests), None)
+        if refused_at is None or refused_at == len(counters) - 1:
+            return corrected
+        async with client.pipeline(transaction=False) as pipeline:
+            for counter in counters[refused_at + 1:]:
+                pipeline.eval(_UNDO_SCRIPT, 1, counter.key)
+            await pipeline.execute()
+        for reply in corrected[refused_at + 1:]:
+            reply[0] -= 1
+        return corrected
+
+    @staticmethod
     def judge(route: str, counters: Sequence[Counter], replies: Sequence[Sequence[int]]) -> list[Quota]:
         """Return the quotas after this request; raise 429 when one is exceeded.
 
-        The request was counted either way: a refused request uses up budget
-        too, so retrying in a loop does not help a client.
+        A refused request was counted by the limit that refused it and by those
+        before it, so retrying in a loop does not help a client.
         """
         quotas = [Quota(c.name, c.limit, int(count), int(ttl)) for c, (count, ttl) in zip(counters, replies)]
         exceeded = [q for q in quotas if q.count > q.limit.requests]

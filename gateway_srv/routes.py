@@ -202,15 +202,20 @@ def _read_route(entry: Any, index: int, path: Path, downstreams: Mapping[str, Do
     group = entry.get("downstream")
     if group not in downstreams:
         raise SettingsError(f"{where}: downstream {group!r} is not defined: add [downstreams.{group}]")
+    auth = _read_auth(entry, where, obtainable_scopes)
+    rate_limit = _read_rate_limit(entry.get("rate_limit"), where)
+    if rate_limit is not None and rate_limit.per_user and auth is None:
+        raise SettingsError(f"{where}: rate_limit per_user needs an [routes.authentication] table: "
+                            f"without a token there is no user to count")
     return Route(
         name=name,
         upstream_path=upstream,
         methods=_read_methods(entry.get("upstream_methods", []), where),
         downstream_path=downstream_path,
         downstream=group,
-        auth=_read_auth(entry, where, obtainable_scopes),
+        auth=auth,
         claims_to_headers=_read_claims_to_headers(entry.get("claims_to_headers", {}), where),
-        rate_limit=_read_rate_limit(entry.get("rate_limit"), where),
+        rate_limit=rate_limit,
         timeout=_positive_number(entry, "timeout", 30.0, where),
         retries=_non_negative_int(entry, "retries", 1, where),
         circuit_breaker=_read_circuit_breaker(entry.get("circuit_breaker"), where),

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import http.client
 import socket
+import time
 from dataclasses import dataclass
 
 import pytest
 
+from gateway_srv import proxy
 from tests.support.test_issuer import TestIssuer
 
 ROUTES = """
@@ -221,3 +223,40 @@ async def test_close_announced_with_connection_close(start_gateway, echo, issuer
     assert head.startswith(status_line)
     assert b"\r\nConnection: close" in head
     assert echo.seen == []
+
+
+@pytest.mark.parametrize("content_length", [b"\xb2", b"9" * 5000], ids=["superscript-two", "5000-digits"])
+@pytest.mark.parametrize("path", [b"/nowhere", b"/open/1", b"/private/1"])
+@pytest.mark.gen_test
+async def test_odd_content_length_is_no_server_error(start_gateway, echo, issuer, path, content_length):
+    gateway = await start_gateway(ROUTES.format(echo=echo.url), ISSUER=issuer.url)
+    port = int(gateway.url.rsplit(":", 1)[1])
+    request = b"POST " + path + b" HTTP/1.1\r\nHost: gw\r\nContent-Length: " + content_length + b"\r\n\r\n"
+    received = await asyncio.get_running_loop().run_in_executor(None, read_until_closed, port, request)
+    status_line = received.split(b"\r\n", 1)[0]
+    assert status_line.split(b" ")[1] in (b"400", b"401", b"404", b"405"), status_line
+    assert echo.seen == []
+
+
+@pytest.mark.gen_test
+async def test_expect_continue_is_refused_without_continue(start_gateway, echo, issuer):
+    gateway = await start_gateway(ROUTES.format(echo=echo.url), ISSUER=issuer.url)
+    port = int(gateway.url.rsplit(":", 1)[1])
+    request = (b"POST /private/1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    received = await asyncio.get_running_loop().run_in_executor(None, read_until_closed, port, request)
+    # No "100 Continue": the client would send a body only to have it dropped.
+    assert received.startswith(b"HTTP/1.1 401 ")
+    assert b"\r\nConnection: close" in received.split(b"\r\n\r\n", 1)[0]
+
+
+@pytest.mark.gen_test
+async def test_unsent_small_body_closes_after_timeout(start_gateway, echo, issuer, monkeypatch):
+    monkeypatch.setattr(proxy, "_DISCARD_TIMEOUT", 0.5)
+    gateway = await start_gateway(ROUTES.format(echo=echo.url), ISSUER=issuer.url)
+    port = int(gateway.url.rsplit(":", 1)[1])
+    request = b"POST /private/1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\n"
+    started = time.monotonic()
+    received = await asyncio.get_running_loop().run_in_executor(None, read_until_closed, port, request)
+    # The refused request's body never came: the connection ends without a response.
+    assert received == b""
+    assert time.monotonic() - started < 5

@@ -82,7 +82,7 @@ def test_every_demo_route_and_method(gateway, movies, issuer, empty_movies):
     listed = call(gateway.url, "GET", "/movies", alice)
     assert listed.status == 200
     assert [m["title"] for m in listed.json()] == ["The Matrix"]
-    assert listed.headers["RateLimit-Policy"] == '"client";q=600;w=60, "user";q=300;w=60, "address";q=1200;w=60'
+    assert listed.headers["RateLimit-Policy"] == '"user";q=300;w=60, "client";q=600;w=60, "address";q=1200;w=60'
 
     shown = call(gateway.url, "GET", path, alice)
     assert shown.status == 200

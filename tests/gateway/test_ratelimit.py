@@ -23,6 +23,7 @@ from tests.support.processes import ServiceProcess
 from tests.support.test_issuer import TestIssuer
 
 from .conftest import gateway_env, open_route, write_routes
+from .counting import counting_stops_at_refusal
 
 ADDRESS_LIMIT = """
 [routes.rate_limit]
@@ -46,7 +47,7 @@ scopes = ["movieAPI"]
 
 [routes.rate_limit]
 window = 60
-per_client = 100
+per_client = 4
 per_user = 2
 """
 
@@ -176,14 +177,18 @@ async def test_user_limit_gives_each_user_a_budget(start_gateway, echo, redis_ur
         bob = issuer.sign(issuer.user_claims("bob-sub"))
         machine = issuer.sign()
 
-        alice_statuses = [(await fetch(gateway.url + "/things/1", alice)).code for _ in range(3)]
+        alice_statuses = [(await fetch(gateway.url + "/things/1", alice)).code for _ in range(5)]
         bob_first = await fetch(gateway.url + "/things/1", bob)
+        bob_second = await fetch(gateway.url + "/things/1", bob)
         machine_statuses = [(await fetch(gateway.url + "/things/1", machine)).code for _ in range(3)]
 
-        assert alice_statuses == [200, 200, 429]
+        assert alice_statuses == [200, 200, 429, 429, 429]
+        # Alice's refused requests did not use the budget of the client, which Bob shares.
         assert bob_first.code == 200
-        assert bob_first.headers["RateLimit-Policy"] == '"client";q=100;w=60, "user";q=2;w=60'
+        assert bob_second.code == 200
+        assert bob_first.headers["RateLimit-Policy"] == '"user";q=2;w=60, "client";q=4;w=60'
         assert re.fullmatch(r'"user";r=1;t=(59|60)', bob_first.headers["RateLimit"])
+        assert re.fullmatch(r'"(user|client)";r=0;t=(59|60)', bob_second.headers["RateLimit"])
         # A client_credentials token's sub is its client id: it has no user budget.
         assert machine_statuses == [200, 200, 200]
         user_keys = redis.Redis.from_url(redis_url).keys("gw:rl:things:user:*")
@@ -192,6 +197,21 @@ async def test_user_limit_gives_each_user_a_budget(start_gateway, echo, redis_ur
             for sub in ("alice-sub", "bob-sub"))
     finally:
         issuer.stop()
+
+
+def test_refused_request_spares_later_limits(redis_url):
+    def run(action):
+        async def with_client():
+            client = redis.asyncio.Redis.from_url(redis_url)
+            try:
+                return await action(client)
+            finally:
+                await client.aclose()
+        return asyncio.run(with_client())
+
+    replies, client_count = counting_stops_at_refusal(RedisChecks, run, "gw-stop:")
+    assert [[count for count, _ in reply] for reply in replies] == [[1, 1, 1], [2, 1, 1], [3, 1, 1]]
+    assert client_count == 1
 
 
 def test_one_script_checks_deny_list_and_counts(redis_url):

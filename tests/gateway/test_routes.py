@@ -105,6 +105,8 @@ match = "all"
      "route 'a' in {path}: timeout must be a number above 0"),
     (DOWNSTREAMS + route("a", "/a", "/a", "[routes.rate_limit]\nwindow = 10"),
      "route 'a' in {path}: rate_limit needs per_client, per_user or per_address"),
+    (DOWNSTREAMS + route("a", "/a", "/a", "[routes.rate_limit]\nper_user = 10"),
+     "route 'a' in {path}: rate_limit per_user needs an [routes.authentication] table"),
     (DOWNSTREAMS + route("a", "/a", "/a") + route("a", "/b", "/b"),
      "route 'a' in {path} is defined twice"),
     ('[downstreams.svc]\nhosts = ["http://127.0.0.1:9/api"]\n' + route("a", "/a", "/a"),
@@ -113,7 +115,8 @@ match = "all"
 ], ids=["same template and method", "shared method", "placeholder missing downstream",
         "placeholder missing upstream", "scope no client can obtain", "unknown downstream",
         "catch-all not last", "reserved path", "unknown method", "claims without authentication",
-        "claim match mode", "zero timeout", "rate limit without limit", "duplicate name",
+        "claim match mode", "zero timeout", "rate limit without limit", "per user without authentication",
+        "duplicate name",
         "host with path", "no routes"])
 def test_invalid_route_file_names_route(tmp_path, text, message):
     with pytest.raises(SettingsError) as caught:

@@ -30,6 +30,7 @@ from servicekit.stores import (
     ping_redis,
     store_name,
 )
+from tests.gateway.counting import counting_stops_at_refusal
 
 from .redis_cluster import LocalRedisCluster
 
@@ -150,6 +151,14 @@ def test_deny_list_and_rate_limits_in_one_pipeline(cluster_url):
     with pytest.raises(HttpProblem) as refused:
         RateLimiter.judge("movies", counters, third[1])
     assert refused.value.status == 429
+
+
+def test_refused_request_spares_later_limits_on_cluster(cluster_url):
+    """On a cluster the pipeline counts every limit, then gives back what follows the refusing one."""
+    replies, client_count = counting_stops_at_refusal(RedisChecks, lambda action: run_on_cluster(cluster_url, action),
+                                                      "gw-cluster-stop:")
+    assert [[count for count, _ in reply] for reply in replies] == [[1, 1, 1], [2, 1, 1], [3, 1, 1]]
+    assert client_count == 1
 
 
 def test_denylist_on_cluster(cluster_url):
