@@ -18,7 +18,6 @@ import logging
 from servicekit.web import BaseHandler
 
 from .errors import InvalidLogoutToken
-from .oidc.logout_token import MAX_AGE
 from .relying_party import RelyingParty
 
 audit = logging.getLogger("webclient_srv.audit")
@@ -40,13 +39,15 @@ class BackchannelLogoutHandler(BaseHandler):
     async def post(self) -> None:
         token = self._logout_token()
         claims = await self.rp.logout_tokens.validate(token)
-        if not await self.rp.sessions.first_use_of_logout_token(claims["jti"], MAX_AGE):
-            raise InvalidLogoutToken("the logout token was already used",
-                                     log_detail=f"logout token jti reused (sub={claims.get('sub')})")
-
-        sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
-        sub = claims.get("sub") if isinstance(claims.get("sub"), str) else None
+        sid, sub = claims.get("sid"), claims.get("sub")
+        # The sessions end before the jti is recorded, so a token whose first use
+        # failed half-way still works when the provider sends it again. Ending the
+        # same sessions twice changes nothing.
         ended = await self.rp.sessions.end_for_logout(sid=sid, sub=sub)
+        window = self.rp.logout_tokens.replay_window(claims)
+        if not await self.rp.sessions.first_use_of_logout_token(claims["jti"], window):
+            raise InvalidLogoutToken("the logout token was already used",
+                                     log_detail=f"logout token jti reused (sub={sub})")
         self.log_subject = sub
         audit.info("back-channel logout sub=%s sid=%s sessions_ended=%d", sub or "-", sid or "-", ended)
         self.set_status(200)

@@ -206,7 +206,7 @@ class RelyingParty:
                 return current
             refreshed = await self._refresh(current)
             if not await self.sessions.save(cookie_value, refreshed):
-                raise SignInRequired("the session's lifetime is over")
+                raise SignInRequired("the session ended or its lifetime is over")
             return refreshed
 
     async def _refresh(self, session: Session) -> Session:

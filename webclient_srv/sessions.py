@@ -149,63 +149,86 @@ class SessionStore:
     def _ttl(self, session: Session) -> int:
         return int(session.created_at + self.lifetime - time.time())
 
-    def _index_keys(self, sid: str | None, sub: str | None) -> list[str]:
-        keys = []
-        if sid:
-            keys.append(f"{self._prefix}by-sid:{_digest(sid)}")
-        if sub:
-            keys.append(f"{self._prefix}by-sub:{_digest(sub)}")
-        return keys
+    def _sid_key(self, sid: str) -> str:
+        return f"{self._prefix}by-sid:{_digest(sid)}"
+
+    def _sub_key(self, sub: str) -> str:
+        return f"{self._prefix}by-sub:{_digest(sub)}"
 
     async def create(self, session: Session) -> str:
         """Store a new session and return the cookie value that names it.
 
-        The session's hash is also added to the sets of its provider session and
-        its user, which back-channel logout reads. The set members are hashes, so
-        the sets yield no cookie value.
+        The session is first added to the sets of its user (`sub`) and of its
+        provider session (`sid`), which back-channel logout reads, and stored
+        only then, so that no stored session is missing from them. Members are
+        hashes, so the sets yield no cookie value. A member of a `sid` set also
+        carries the hash of the session's `sub`, so that a logout token with
+        that `sid` and another `sub` ends nothing.
         """
         cookie_value = new_cookie_value()
-        await self.save(cookie_value, session)
+        digest = _digest(cookie_value)
+        entries = [(self._sub_key(session.sub), digest)]
         sid = session.id_claims.get("sid")
-        for key in self._index_keys(sid if isinstance(sid, str) else None, session.sub):
+        if isinstance(sid, str) and sid:
+            entries.append((self._sid_key(sid), f"{digest}:{_digest(session.sub)}"))
+        for key, member in entries:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(key, _digest(cookie_value))
+                pipe.sadd(key, member)
                 pipe.expire(key, self.lifetime)
                 await pipe.execute()
+        ttl = self._ttl(session)
+        if ttl > 0:
+            await self._redis.set(self._key(cookie_value), seal(cookie_value, b"session", asdict(session)), ex=ttl)
         return cookie_value
 
     async def end_for_logout(self, *, sid: str | None, sub: str | None) -> int:
         """Delete the sessions of a provider session, or with no `sid`, all of the user's.
 
         OpenID Connect Back-Channel Logout 1.0 §2.4: a logout token names `sid`,
-        `sub` or both, and without `sid` every session of `sub` ends. Returns the
-        number of sessions deleted; sessions that already ended are not counted.
+        `sub` or both, and without `sid` every session of `sub` ends. With both,
+        only sessions of that `sid` and that `sub` end. Returns the number of
+        sessions deleted; sessions that already ended are not counted.
         """
-        index = self._index_keys(sid, None if sid else sub)
-        if not index:
+        if sid:
+            key = self._sid_key(sid)
+        elif sub:
+            key = self._sub_key(sub)
+        else:
             return 0
-        members = await self._redis.smembers(index[0])
+        wanted_sub = _digest(sub) if sub else None
+        matched = []
+        for member in await self._redis.smembers(key):
+            text = member.decode("ascii") if isinstance(member, bytes) else member
+            digest, _, sub_digest = text.partition(":")
+            if not sid or wanted_sub is None or sub_digest == wanted_sub:
+                matched.append((text, digest))
         ended = 0
         # One key at a time: on a Redis Cluster the sessions live in different slots.
-        for member in members:
-            digest = member.decode("ascii") if isinstance(member, bytes) else member
+        for _, digest in matched:
             ended += await self._redis.delete(f"{self._prefix}session:{digest}")
-        await self._redis.delete(index[0])
+        # Only the members read above: a session indexed meanwhile keeps its entry.
+        if matched:
+            await self._redis.srem(key, *(text for text, _ in matched))
         return ended
 
-    async def first_use_of_logout_token(self, jti: str, max_age: int) -> bool:
-        """Record a logout token's `jti`; False when it was recorded within `max_age` seconds."""
+    async def first_use_of_logout_token(self, jti: str, seconds: int) -> bool:
+        """Record a logout token's `jti` for `seconds`; False when it is recorded already."""
         key = f"{self._prefix}logout-jti:{_digest(jti)}"
-        return bool(await self._redis.set(key, b"1", nx=True, ex=max_age))
+        return bool(await self._redis.set(key, b"1", nx=True, ex=max(1, seconds)))
 
     async def save(self, cookie_value: str, session: Session) -> bool:
-        """Write the session back; False (nothing written) once its lifetime is over."""
+        """Write back a stored session; False (nothing written) when it ended or its lifetime is over.
+
+        `SET XX` writes only a session that still exists, so a request that
+        refreshed the tokens cannot bring back a session that a logout deleted
+        in the meantime.
+        """
         ttl = self._ttl(session)
         if ttl <= 0:
             await self.delete(cookie_value)
             return False
-        await self._redis.set(self._key(cookie_value), seal(cookie_value, b"session", asdict(session)), ex=ttl)
-        return True
+        sealed = seal(cookie_value, b"session", asdict(session))
+        return bool(await self._redis.set(self._key(cookie_value), sealed, ex=ttl, xx=True))
 
     async def get(self, cookie_value: str) -> Session | None:
         """Return the live session for a cookie value, or None if it ended, expired or is unreadable."""

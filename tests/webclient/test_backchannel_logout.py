@@ -8,6 +8,7 @@ users of their own, so that the tests cannot end each other's sessions.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import secrets
@@ -15,6 +16,7 @@ import time
 import urllib.parse
 
 import pytest
+import redis
 
 from tests.support.test_issuer import BROWSER_CLIENT
 
@@ -106,6 +108,46 @@ def test_logout_by_sub_ends_user_sessions(page_stack):
     assert page_stack.session_exists(someone_else)
 
 
+def test_sid_with_other_sub_ends_nothing(page_stack):
+    sid = new_sid()
+    cookie = page_stack.sign_in("backchannel-alice", ["user"], sid=sid)
+
+    token = logout_token(page_stack, logout_claims(page_stack, sid=sid, sub="backchannel-mallory"))
+    response = post_logout(page_stack.webclient.url, token)
+
+    assert response.status == 200
+    assert page_stack.session_exists(cookie)
+
+
+def test_jti_remembered_while_token_is_accepted(page_stack):
+    # iat 25 s ahead, within the 30 s leeway, and no exp: accepted until iat + 300 + 30.
+    claims = logout_claims(page_stack, sid=new_sid(), exp=None)
+    claims["iat"] += 25
+    assert post_logout(page_stack.webclient.url, logout_token(page_stack, claims)).status == 200
+    key = f"web:logout-jti:{hashlib.sha256(claims['jti'].encode()).hexdigest()}"
+    assert redis.Redis.from_url(page_stack.redis_url).ttl(key) >= 350
+
+
+def test_failed_logout_can_be_sent_again(page_stack):
+    sid = new_sid()
+    cookie = page_stack.sign_in("backchannel-retry-user", ["user"], sid=sid)
+    token = logout_token(page_stack, logout_claims(page_stack, sid=sid, sub="backchannel-retry-user"))
+    admin = redis.Redis.from_url(page_stack.redis_url)
+    # Redis refuses the index read: the first delivery fails before any session ends.
+    admin.execute_command("ACL", "SETUSER", "default", "-smembers")
+    try:
+        failed = post_logout(page_stack.webclient.url, token)
+    finally:
+        admin.execute_command("ACL", "SETUSER", "default", "+smembers")
+    assert failed.status == 500
+    assert page_stack.session_exists(cookie)
+
+    again = post_logout(page_stack.webclient.url, token)
+
+    assert again.status == 200
+    assert not page_stack.session_exists(cookie)
+
+
 def test_token_for_no_session_is_accepted(page_stack):
     token = logout_token(page_stack, logout_claims(page_stack, sid=new_sid()))
     response = post_logout(page_stack.webclient.url, token)
@@ -152,13 +194,17 @@ def invalid_tokens(stack, sid: str) -> dict[str, str]:
         "event-not-object": logout_token(stack, claims(events={LOGOUT_EVENT: "yes"})),
         "nonce": logout_token(stack, claims(nonce="n")),
         "no-sub-or-sid": logout_token(stack, logout_claims(stack, sid=None, sub=None)),
+        "sid-number": logout_token(stack, {**claims(), "sid": 12345}),
+        "sid-empty": logout_token(stack, {**claims(), "sid": ""}),
+        "sub-number": logout_token(stack, claims(sub=818727)),
         "not-a-jwt": "not-a-jwt",
     }
 
 
 CASES = ["bad-signature", "alg-none", "hs256-with-public-key", "unknown-kid", "other-issuer", "other-audience",
          "expired", "iat-too-old", "no-iat", "no-jti", "typ-access-token", "typ-jwt", "no-events",
-         "events-as-list", "other-event", "event-not-object", "nonce", "no-sub-or-sid", "not-a-jwt"]
+         "events-as-list", "other-event", "event-not-object", "nonce", "no-sub-or-sid", "sid-number", "sid-empty",
+         "sub-number", "not-a-jwt"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -192,6 +192,18 @@ def test_session_value_is_encrypted_for_its_cookie(redis_url):
     assert after_tampering is None
 
 
+def test_save_does_not_bring_back_ended_session(redis_url):
+    async def body(client):
+        store = SessionStore(client, PREFIX, lifetime=600)
+        cookie = await store.create(session())
+        loaded = await store.get(cookie)
+        ended = await store.end_for_logout(sid=None, sub="88421113")
+        saved = await store.save(cookie, loaded)
+        return ended, saved, await store.get(cookie)
+
+    assert run_with_redis(redis_url, body) == (1, False, None)
+
+
 def test_logout_indexes_hold_no_cookie_or_user_id(redis_url):
     async def body(client):
         store = SessionStore(client, PREFIX, lifetime=600)
@@ -204,7 +216,9 @@ def test_logout_indexes_hold_no_cookie_or_user_id(redis_url):
     cookie, keys, members, ttls = run_with_redis(redis_url, body)
     assert keys == [f"{PREFIX}by-sid:{hashlib.sha256(b'provider-session-1').hexdigest()}",
                     f"{PREFIX}by-sub:{hashlib.sha256(b'88421113').hexdigest()}"]
-    assert members == [{hashlib.sha256(cookie.encode()).hexdigest().encode()}] * 2
+    session_hash = hashlib.sha256(cookie.encode()).hexdigest()
+    assert members == [{f"{session_hash}:{hashlib.sha256(b'88421113').hexdigest()}".encode()},
+                       {session_hash.encode()}]
     assert all(590 <= ttl <= 600 for ttl in ttls)
 
 

@@ -9,8 +9,8 @@
 * one `jwt.decode` call verifies the signature, `iss`, `aud` (this client),
   `iat`, and `exp` when present, with `leeway` seconds of clock skew;
 * `iat` is at most `MAX_AGE` seconds old, so that a captured token cannot be
-  replayed after its `jti` record has expired;
-* it has `jti`, and `sub` or `sid` (or both) as strings;
+  replayed after its `jti` record has expired (`replay_window`);
+* it has `jti`, and `sub` or `sid` (or both), each a non-empty string;
 * `events` is an object whose member for the back-channel logout event is an object;
 * it has no `nonce`: one would make it usable as an ID token in a forged sign-in.
 
@@ -20,6 +20,7 @@ fetched raises `ProviderUnavailable`.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -31,8 +32,8 @@ from .signed_token import SignedTokenValidator
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TOKEN_TYPES = ("logout+jwt", "application/logout+jwt")
 
-# Seconds after `iat` until a logout token is rejected as too old; also how long
-# its `jti` is remembered. The provider gives its tokens two minutes.
+# Seconds after `iat` until a logout token is rejected as too old. The provider
+# gives its tokens two minutes.
 MAX_AGE = 300
 
 DESCRIPTION = "the logout token is invalid"
@@ -63,6 +64,18 @@ class LogoutTokenValidator(SignedTokenValidator):
         self._check_claims(claims, time.time() if now is None else now)
         return claims
 
+    def replay_window(self, claims: dict[str, Any], now: float | None = None) -> int:
+        """Return the seconds for which `validate` would still accept a token with these claims.
+
+        That is until `iat` is `MAX_AGE` old, or until `exp` if it comes first,
+        plus the leeway: the time a used `jti` must be remembered.
+        """
+        now = time.time() if now is None else now
+        ends = claims["iat"] + MAX_AGE + self.leeway
+        if isinstance(claims.get("exp"), (int, float)):
+            ends = min(ends, claims["exp"] + self.leeway)
+        return max(1, math.ceil(ends - now))
+
     def _read_header(self, logout_token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(logout_token)
@@ -85,8 +98,10 @@ class LogoutTokenValidator(SignedTokenValidator):
             problem = f"iat is more than {MAX_AGE} seconds ago"
         elif not isinstance(claims["jti"], str) or not claims["jti"]:
             problem = "jti is not a string"
-        elif not any(isinstance(claims.get(name), str) and claims[name] for name in ("sub", "sid")):
-            problem = "neither sub nor sid is a string"
+        elif "sub" not in claims and "sid" not in claims:
+            problem = "it has neither sub nor sid"
+        elif any(name in claims and not (isinstance(claims[name], str) and claims[name]) for name in ("sub", "sid")):
+            problem = "sub or sid is not a non-empty string"
         elif not isinstance(claims.get("events"), dict) or not isinstance(claims["events"].get(LOGOUT_EVENT), dict):
             problem = "events has no back-channel logout event"
         elif "nonce" in claims:
