@@ -123,6 +123,8 @@ class RateLimiter:
         On a Redis Cluster every counter was incremented in one pipeline, so a
         second round trip, needed only for a refused request, gives back what the
         admission script on one server never takes. Returns the corrected replies.
+        NOTE: until that round trip ends, other requests see those counters one
+        too high, and one at its limit may be refused.
         """
         corrected = [list(reply) for reply in replies]
         refused_at = next((i for i, (counter, (count, _)) in enumerate(zip(counters, replies))

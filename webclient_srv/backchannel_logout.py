@@ -40,14 +40,14 @@ class BackchannelLogoutHandler(BaseHandler):
         token = self._logout_token()
         claims = await self.rp.logout_tokens.validate(token)
         sid, sub = claims.get("sid"), claims.get("sub")
-        # The sessions end before the jti is recorded, so a token whose first use
-        # failed half-way still works when the provider sends it again. Ending the
-        # same sessions twice changes nothing.
-        ended = await self.rp.sessions.end_for_logout(sid=sid, sub=sub)
-        window = self.rp.logout_tokens.replay_window(claims)
-        if not await self.rp.sessions.first_use_of_logout_token(claims["jti"], window):
+        if await self.rp.sessions.logout_token_used(claims["jti"]):
             raise InvalidLogoutToken("the logout token was already used",
                                      log_detail=f"logout token jti reused (sub={sub})")
+        # The jti is recorded only after the sessions ended, so a token whose first
+        # use failed half-way still works when the provider sends it again. Two
+        # deliveries of one token at the same moment both end the same sessions.
+        ended = await self.rp.sessions.end_for_logout(sid=sid, sub=sub)
+        await self.rp.sessions.record_logout_token(claims["jti"], self.rp.logout_tokens.replay_window(claims))
         self.log_subject = sub
         audit.info("back-channel logout sub=%s sid=%s sessions_ended=%d", sub or "-", sid or "-", ended)
         self.set_status(200)

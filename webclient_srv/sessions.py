@@ -160,11 +160,15 @@ class SessionStore:
 
         The session is first added to the sets of its user (`sub`) and of its
         provider session (`sid`), which back-channel logout reads, and stored
-        only then, so that no stored session is missing from them. Members are
+        only then, so that a failed write cannot leave a session that no logout
+        finds. Members are
         hashes, so the sets yield no cookie value. A member of a `sid` set also
         carries the hash of the session's `sub`, so that a logout token with
         that `sid` and another `sub` ends nothing.
         """
+        # NOTE: a logout of this sid that runs between the index writes and the
+        # SET below removes the entries and deletes nothing, and the session is
+        # stored unindexed. It then ends at `lifetime`, or by a logout of its sub.
         cookie_value = new_cookie_value()
         digest = _digest(cookie_value)
         entries = [(self._sub_key(session.sub), digest)]
@@ -211,10 +215,16 @@ class SessionStore:
             await self._redis.srem(key, *(text for text, _ in matched))
         return ended
 
-    async def first_use_of_logout_token(self, jti: str, seconds: int) -> bool:
-        """Record a logout token's `jti` for `seconds`; False when it is recorded already."""
-        key = f"{self._prefix}logout-jti:{_digest(jti)}"
-        return bool(await self._redis.set(key, b"1", nx=True, ex=max(1, seconds)))
+    def _jti_key(self, jti: str) -> str:
+        return f"{self._prefix}logout-jti:{_digest(jti)}"
+
+    async def logout_token_used(self, jti: str) -> bool:
+        """Return True when a logout token with this `jti` was acted on already."""
+        return bool(await self._redis.exists(self._jti_key(jti)))
+
+    async def record_logout_token(self, jti: str, seconds: int) -> None:
+        """Remember for `seconds` that the logout token with this `jti` was acted on."""
+        await self._redis.set(self._jti_key(jti), b"1", ex=max(1, seconds))
 
     async def save(self, cookie_value: str, session: Session) -> bool:
         """Write back a stored session; False (nothing written) when it ended or its lifetime is over.

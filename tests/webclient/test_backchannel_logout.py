@@ -154,16 +154,18 @@ def test_token_for_no_session_is_accepted(page_stack):
     assert response.status == 200
 
 
-def test_replayed_token_is_rejected(page_stack):
-    sid = new_sid()
-    page_stack.sign_in("backchannel-replay-user", ["user"], sid=sid)
-    token = logout_token(page_stack, logout_claims(page_stack, sid=sid))
+def test_replayed_token_is_rejected_and_ends_nothing(page_stack):
+    token = logout_token(page_stack, logout_claims(page_stack, sid=None, sub="backchannel-replay-user"))
+    first = page_stack.sign_in("backchannel-replay-user", ["user"], sid=new_sid())
     assert post_logout(page_stack.webclient.url, token).status == 200
+    assert not page_stack.session_exists(first)
+    signed_in_again = page_stack.sign_in("backchannel-replay-user", ["user"], sid=new_sid())
 
     response = post_logout(page_stack.webclient.url, token)
 
     assert response.status == 400
     assert json.loads(response.body)["error"] == "invalid_request"
+    assert page_stack.session_exists(signed_in_again)
 
 
 def invalid_tokens(stack, sid: str) -> dict[str, str]:
