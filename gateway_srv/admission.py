@@ -86,25 +86,25 @@ if ARGV[1] == '1' then
   result[1] = redis.call('EXISTS', KEYS[1])
   first = 2
 end
-local refused = false
+local rejected = false
 for i = first, #KEYS do
   local window = tonumber(ARGV[2 * (i - first) + 2])
   local limit = tonumber(ARGV[2 * (i - first) + 3])
   local count
-  if refused then
+  if rejected then
     count = tonumber(redis.call('GET', KEYS[i]) or '0')
   else
     count = redis.call('INCR', KEYS[i])
   end
   local ttl = redis.call('TTL', KEYS[i])
   if ttl < 0 then
-    if not refused then
+    if not rejected then
       redis.call('EXPIRE', KEYS[i], window)
     end
     ttl = window
   end
   if count > limit then
-    refused = true
+    rejected = true
   end
   result[#result + 1] = {count, ttl}
 end
@@ -148,4 +148,4 @@ class RedisChecks:
             replies = await pipeline.execute()
         revoked = bool(replies[0]) if jti is not None else False
         counts = replies[1:] if jti is not None else replies
-        return revoked, await RateLimiter.undo_after_refusal(self._client, counters, counts)
+        return revoked, await RateLimiter.undo_after_rejection(self._client, counters, counts)

@@ -116,7 +116,7 @@ class RateLimiter:
         pipeline.eval(_SCRIPT, 1, counter.key, counter.limit.window)
 
     @staticmethod
-    async def undo_after_refusal(client, counters: Sequence[Counter],
+    async def undo_after_rejection(client, counters: Sequence[Counter],
                                  replies: Sequence[Sequence[int]]) -> list[list[int]]:
         """Take back the increments of the counters after the first refusing one.
 
@@ -127,15 +127,15 @@ class RateLimiter:
         too high, and one at its limit may be refused.
         """
         corrected = [list(reply) for reply in replies]
-        refused_at = next((i for i, (counter, (count, _)) in enumerate(zip(counters, replies))
+        rejected_at = next((i for i, (counter, (count, _)) in enumerate(zip(counters, replies))
                            if count > counter.limit.requests), None)
-        if refused_at is None or refused_at == len(counters) - 1:
+        if rejected_at is None or rejected_at == len(counters) - 1:
             return corrected
         async with client.pipeline(transaction=False) as pipeline:
-            for counter in counters[refused_at + 1:]:
+            for counter in counters[rejected_at + 1:]:
                 pipeline.eval(_UNDO_SCRIPT, 1, counter.key)
             await pipeline.execute()
-        for reply in corrected[refused_at + 1:]:
+        for reply in corrected[rejected_at + 1:]:
             reply[0] -= 1
         return corrected
 

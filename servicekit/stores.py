@@ -208,7 +208,7 @@ class Stores:
 
     async def close(self) -> None:
         await self.redis.aclose()
-        # A Sentinel client's pool also holds connections to the sentinels, which
+        # A Sentinel client's pool also keeps connections to the sentinels, which
         # closing the client leaves open.
         sentinels = getattr(getattr(self.redis, "connection_pool", None), "sentinel_manager", None)
         if sentinels is not None:

@@ -1,8 +1,9 @@
 """`POST /backchannel-logout`: the provider ends sessions (OpenID Connect Back-Channel Logout 1.0).
 
 The provider POSTs a form with one `logout_token` when a user signs out there,
-from this application or any other. A valid token ends the sessions of its `sid`,
-or every session of its `sub` when it has no `sid`, and the response is 200 with
+from this application or any other. A valid token ends the sessions of its `sid`
+(only those of its `sub` when it has both), or every session of its `sub` when
+it has no `sid`, and the response is 200 with
 an empty body. An invalid request gets 400 `invalid_request` as JSON (§2.8). A
 token whose `jti` was already used gets 400 too: its first use ended the
 sessions already. Responses are never cached.

@@ -199,12 +199,12 @@ class SessionStore:
             key = self._sub_key(sub)
         else:
             return 0
-        wanted_sub = _digest(sub) if sub else None
+        expected_sub = _digest(sub) if sub else None
         matched = []
         for member in await self._redis.smembers(key):
             text = member.decode("ascii") if isinstance(member, bytes) else member
             digest, _, sub_digest = text.partition(":")
-            if not sid or wanted_sub is None or sub_digest == wanted_sub:
+            if not sid or expected_sub is None or sub_digest == expected_sub:
                 matched.append((text, digest))
         ended = 0
         # One key at a time: on a Redis Cluster the sessions live in different slots.

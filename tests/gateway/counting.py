@@ -6,7 +6,7 @@ from gateway_srv.ratelimit import RateLimiter
 from gateway_srv.routes import RateLimit, RateLimitPolicy
 
 
-def counting_stops_at_refusal(checks_factory, run, prefix: str) -> tuple[list, int]:
+def counting_stops_at_rejection(checks_factory, run, prefix: str) -> tuple[list, int]:
     """Count three requests of one user whose limit is 1; return the replies and the client counter."""
     policy = RateLimitPolicy(per_client=RateLimit(requests=10, window=60),
                              per_address=RateLimit(requests=10, window=60),

@@ -23,7 +23,7 @@ from tests.support.processes import ServiceProcess
 from tests.support.test_issuer import TestIssuer
 
 from .conftest import gateway_env, open_route, write_routes
-from .counting import counting_stops_at_refusal
+from .counting import counting_stops_at_rejection
 
 ADDRESS_LIMIT = """
 [routes.rate_limit]
@@ -209,7 +209,7 @@ def test_refused_request_spares_later_limits(redis_url):
                 await client.aclose()
         return asyncio.run(with_client())
 
-    replies, client_count = counting_stops_at_refusal(RedisChecks, run, "gw-stop:")
+    replies, client_count = counting_stops_at_rejection(RedisChecks, run, "gw-stop:")
     assert [[count for count, _ in reply] for reply in replies] == [[1, 1, 1], [2, 1, 1], [3, 1, 1]]
     assert client_count == 1
 

@@ -30,7 +30,7 @@ from servicekit.stores import (
     ping_redis,
     store_name,
 )
-from tests.gateway.counting import counting_stops_at_refusal
+from tests.gateway.counting import counting_stops_at_rejection
 
 from .redis_cluster import LocalRedisCluster
 
@@ -155,7 +155,7 @@ def test_deny_list_and_rate_limits_in_one_pipeline(cluster_url):
 
 def test_refused_request_spares_later_limits_on_cluster(cluster_url):
     """On a cluster the pipeline counts every limit, then gives back what follows the refusing one."""
-    replies, client_count = counting_stops_at_refusal(RedisChecks, lambda action: run_on_cluster(cluster_url, action),
+    replies, client_count = counting_stops_at_rejection(RedisChecks, lambda action: run_on_cluster(cluster_url, action),
                                                       "gw-cluster-stop:")
     assert [[count for count, _ in reply] for reply in replies] == [[1, 1, 1], [2, 1, 1], [3, 1, 1]]
     assert client_count == 1
